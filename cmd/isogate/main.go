@@ -1,0 +1,113 @@
+// Command isogate is the ISO 20022 payment gateway: one binary for the
+// gateway itself (serve, demo), its operators (publish, status, dlq, cert,
+// xml) and its test peers (banksim).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+)
+
+// A command is one `isogate NAME` subcommand. Run returns the process exit
+// code; it writes results to stdout and diagnostics to stderr.
+type command struct {
+	Name    string
+	Summary string
+	Run     func(ctx context.Context, env *cliEnv, args []string) int
+}
+
+// cliEnv is what a command may touch of the process: its streams and its
+// environment. Tests substitute their own.
+type cliEnv struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+}
+
+var commands = map[string]command{}
+
+// register adds a subcommand; each command's file calls it from init.
+func register(c command) {
+	if _, dup := commands[c.Name]; dup {
+		panic("isogate: command registered twice: " + c.Name)
+	}
+	commands[c.Name] = c
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, &cliEnv{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, env *cliEnv, args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(env.Stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(env.Stderr, "isogate: unknown command %q\n\n", args[0])
+		usage(env.Stderr)
+		return 2
+	}
+	return c.Run(ctx, env, args[1:])
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: isogate COMMAND [flags] [args]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "commands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].Summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'isogate COMMAND -h' for a command's flags.")
+}
+
+// parseFlags parses args with fs, allowing flags after positional arguments
+// ("publish intents.jsonl --json"). A lone "-" is a positional argument
+// (stdin); everything after "--" is positional. It returns the positional
+// arguments in order.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if len(args) > 0 && len(rest) < len(args) && args[len(args)-len(rest)-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// flagExit maps a flag parsing error to an exit code: 0 for -h, 2 otherwise.
+func flagExit(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 2
+}

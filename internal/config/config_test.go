@@ -1,0 +1,201 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "isogate.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func envMap(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaultsAreValid(t *testing.T) {
+	cfg, err := Load("", envMap(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("defaults do not validate: %v", err)
+	}
+	if cfg.DataDir != "./data" || cfg.NATS.Embedded.Port != 4222 || cfg.NATS.Embedded.MonitorPort != 8222 ||
+		cfg.Ops.Listen != "127.0.0.1:8080" || !cfg.NATS.Embedded.SyncAlways() || cfg.NATS.Embedded.Host != "127.0.0.1" {
+		t.Errorf("defaults = %+v, want the documented ones", cfg)
+	}
+	if !cfg.Embedded() || cfg.ClientURL() != "nats://127.0.0.1:4222" {
+		t.Errorf("ClientURL() = %q, embedded %v", cfg.ClientURL(), cfg.Embedded())
+	}
+}
+
+func TestPrecedenceFileThenEnv(t *testing.T) {
+	path := writeFile(t, `
+data_dir: /var/lib/isogate
+nats:
+  embedded:
+    port: 5222
+  streams:
+    replicas: 3
+    duplicate_window: 5m
+    max_age:
+      OPS: 720h
+ops:
+  listen: 127.0.0.1:9090
+`)
+	cfg, err := Load(path, envMap(map[string]string{
+		"ISOGATE_NATS_EMBEDDED_PORT": "6222",
+		"ISOGATE_LOG_LEVEL":          "debug",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DataDir != "/var/lib/isogate" {
+		t.Errorf("data_dir = %q, want the file's", cfg.DataDir)
+	}
+	if cfg.NATS.Embedded.Port != 6222 {
+		t.Errorf("port = %d, want 6222 from the environment over the file's 5222", cfg.NATS.Embedded.Port)
+	}
+	if cfg.NATS.Streams.Replicas != 3 || cfg.NATS.Streams.DuplicateWindow != 5*time.Minute {
+		t.Errorf("streams = %+v", cfg.NATS.Streams)
+	}
+	if cfg.NATS.Streams.MaxAge["OPS"] != 720*time.Hour {
+		t.Errorf("max_age = %v", cfg.NATS.Streams.MaxAge)
+	}
+	if cfg.Log.Level != "debug" || cfg.Log.Format != "json" {
+		t.Errorf("log = %+v, want level from env and format from defaults", cfg.Log)
+	}
+	if cfg.Ops.Listen != "127.0.0.1:9090" {
+		t.Errorf("ops.listen = %q", cfg.Ops.Listen)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		env        map[string]string
+		want       string
+	}{
+		{"unknown key", "nats:\n  ulr: nats://x\n", nil, "field ulr not found"},
+		{"wrong type", "nats:\n  embedded:\n    port: many\n", nil, "line 3"},
+		{"bad env int", "", map[string]string{"ISOGATE_NATS_EMBEDDED_PORT": "4x"}, "ISOGATE_NATS_EMBEDDED_PORT"},
+		{"bad env duration", "", map[string]string{"ISOGATE_SHUTDOWN_TIMEOUT": "10"}, "not a duration"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := ""
+			if tt.yaml != "" {
+				path = writeFile(t, tt.yaml)
+			}
+			_, err := Load(path, envMap(tt.env))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Load() error = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestEmptyFileIsDefaults(t *testing.T) {
+	cfg, err := Load(writeFile(t, ""), envMap(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Ops.Listen != Default().Ops.Listen {
+		t.Errorf("empty file changed ops.listen to %q", cfg.Ops.Listen)
+	}
+}
+
+func TestValidateNamesEverySetting(t *testing.T) {
+	cfg := Default()
+	cfg.Log.Level = "loud"
+	cfg.NATS.Embedded.Port = 70000
+	cfg.NATS.Embedded.SyncInterval = "sometimes"
+	cfg.NATS.Streams.Replicas = 0
+	cfg.NATS.Streams.MaxAge = map[string]time.Duration{"PAYMENT": time.Hour}
+	cfg.Ops.Listen = "8080"
+	cfg.Publish.InFlight = 0
+	err := cfg.Validate()
+	if err == nil {
+		t.Fatal("Validate() = nil, want errors")
+	}
+	for _, setting := range []string{"log.level", "nats.embedded.port", "nats.embedded.sync_interval",
+		"nats.streams.replicas", "nats.streams.max_age.PAYMENT", "ops.listen", "publish.in_flight"} {
+		if !strings.Contains(err.Error(), "config: "+setting+":") {
+			t.Errorf("Validate() error does not name %s:\n%v", setting, err)
+		}
+	}
+}
+
+func TestExternalURLValidation(t *testing.T) {
+	cfg := Default()
+	cfg.NATS.URL = "nats://a:4222, nats://b:4222"
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("two seeds: %v", err)
+	}
+	cfg.NATS.URL = "a b"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "nats.url") {
+		t.Errorf("bad url: %v", err)
+	}
+	cfg.NATS.URL = "nats://u:secret@a:4222"
+	if cfg.ClientURL() != cfg.NATS.URL || cfg.Embedded() {
+		t.Errorf("external URL not used")
+	}
+}
+
+func TestMaskedHidesSecrets(t *testing.T) {
+	cfg := Default()
+	cfg.NATS.URL = "nats://alice:s3cret@n1:4222,nats://tok3n@n2:4222"
+	cfg.NATS.Password = "s3cret"
+	cfg.NATS.Token = "tok3n"
+	out, err := cfg.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"s3cret", "tok3n"} {
+		if strings.Contains(string(out), secret) {
+			t.Errorf("YAML() shows secret %q:\n%s", secret, out)
+		}
+	}
+	if !strings.Contains(string(out), "alice") || !strings.Contains(string(out), "password: '****'") {
+		t.Errorf("YAML() should keep the user name and show that a password is set:\n%s", out)
+	}
+	if cfg.NATS.Password != "s3cret" {
+		t.Error("Masked modified the original")
+	}
+	// The printed configuration loads back.
+	back, err := Load(writeFile(t, string(out)), envMap(nil))
+	if err != nil {
+		t.Fatalf("printed config does not load: %v", err)
+	}
+	if back.Ops.Listen != cfg.Ops.Listen {
+		t.Errorf("round trip changed ops.listen")
+	}
+}
+
+func TestUnknownEnv(t *testing.T) {
+	got := UnknownEnv([]string{"ISOGATE_NATS_URL=x", "ISOGATE_NATS_ULR=x", "HOME=/root", "ISOGATE_KEY_PASSPHRASE=p"}, "ISOGATE_KEY_PASSPHRASE")
+	if len(got) != 1 || got[0] != "ISOGATE_NATS_ULR" {
+		t.Errorf("UnknownEnv() = %v, want [ISOGATE_NATS_ULR]", got)
+	}
+}
+
+func TestParseBytes(t *testing.T) {
+	for in, want := range map[string]int64{"512MB": 512 << 20, "10GB": 10 << 30, "1024": 1024, "2 kb": 2048} {
+		got, err := ParseBytes(in)
+		if err != nil || got != want {
+			t.Errorf("ParseBytes(%q) = %d, %v, want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1GB", "lots", "1.5GB"} {
+		if _, err := ParseBytes(in); err == nil {
+			t.Errorf("ParseBytes(%q) = nil error", in)
+		}
+	}
+}

@@ -1,0 +1,314 @@
+// Package provision creates and updates the gateway's JetStream resources —
+// the PAYMENTS, STATEMENTS, DLQ and OPS streams, the batches, intents and
+// cursors key-value buckets, and the archive object store — at every start.
+// It is idempotent: a second run with the same settings changes nothing, and
+// a run with changed settings updates what JetStream can update in place and
+// says clearly what it cannot.
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/isogate/isogate/messages"
+)
+
+// Options are the settings an operator may change between starts.
+type Options struct {
+	// Replicas for every stream, bucket and object store (1 to 5).
+	Replicas int
+	// DuplicateWindow is the Nats-Msg-Id window of the PAYMENTS stream.
+	DuplicateWindow time.Duration
+	// MaxAge per stream name; absent or zero keeps messages forever.
+	MaxAge map[string]time.Duration
+}
+
+// Action says what Apply did to one resource.
+type Action string
+
+// The actions Apply reports.
+const (
+	Created   Action = "created"
+	Updated   Action = "updated"
+	Unchanged Action = "unchanged"
+)
+
+// Change is Apply's report on one resource.
+type Change struct {
+	Kind   string // "stream", "kv" or "object store"
+	Name   string // PAYMENTS, batches, archive, ...
+	Action Action
+	// Detail lists what changed, e.g. "replicas 1 → 3".
+	Detail string
+}
+
+func (c Change) String() string {
+	s := fmt.Sprintf("%s %s %s", c.Kind, c.Name, c.Action)
+	if c.Detail != "" {
+		s += ": " + c.Detail
+	}
+	return s
+}
+
+// History kept per key in each bucket. batches keeps the last transitions of
+// its state machine for inspection; intents and cursors need only the latest.
+var bucketHistory = map[string]uint8{
+	messages.BucketBatches: 10,
+	messages.BucketIntents: 1,
+	messages.BucketCursors: 5,
+}
+
+var bucketDescriptions = map[string]string{
+	messages.BucketBatches: "isogate batch state machine, keyed by batch id (pain.001 MsgId)",
+	messages.BucketIntents: "isogate intent id -> batch and last status",
+	messages.BucketCursors: "isogate last statement fetched per account and message type",
+}
+
+// Streams returns the stream configurations Apply creates.
+func Streams(o Options) []jetstream.StreamConfig {
+	out := make([]jetstream.StreamConfig, 0, len(messages.Streams))
+	for _, s := range messages.Streams {
+		cfg := jetstream.StreamConfig{
+			Name:        s.Name,
+			Description: s.Description,
+			Subjects:    s.Subjects,
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     jetstream.FileStorage,
+			Replicas:    o.Replicas,
+			MaxAge:      o.MaxAge[s.Name],
+			Discard:     jetstream.DiscardOld,
+			// Direct gets let `isogate status` read the latest message of one
+			// intent's subject without a consumer.
+			AllowDirect: true,
+		}
+		if s.Name == "PAYMENTS" {
+			cfg.Duplicates = o.DuplicateWindow
+		}
+		out = append(out, cfg)
+	}
+	return out
+}
+
+// Apply makes the JetStream resources match o and reports, per resource,
+// what it did. It stops at the first resource it cannot bring in line, with
+// an error that names the resource, the setting and what to do.
+func Apply(ctx context.Context, js jetstream.JetStream, o Options) ([]Change, error) {
+	if o.Replicas < 1 {
+		return nil, errors.New("provision: replicas must be at least 1")
+	}
+	var changes []Change
+	for _, cfg := range Streams(o) {
+		ch, err := ensure(ctx, js, "stream", cfg.Name, cfg.Name, managed(cfg), func() error {
+			before, err := streamConfig(ctx, js, cfg.Name)
+			if err != nil {
+				return err
+			}
+			if before == nil {
+				_, err = js.CreateStream(ctx, cfg)
+				return err
+			}
+			// Keep settings isogate does not manage (an operator's sources,
+			// placement, limits) and set only its own.
+			next := *before
+			next.Description, next.Subjects, next.Retention = cfg.Description, cfg.Subjects, cfg.Retention
+			next.Replicas, next.MaxAge, next.Discard, next.AllowDirect = cfg.Replicas, cfg.MaxAge, cfg.Discard, cfg.AllowDirect
+			if cfg.Duplicates > 0 {
+				next.Duplicates = cfg.Duplicates
+			}
+			_, err = js.UpdateStream(ctx, next)
+			return err
+		})
+		if err != nil {
+			return changes, err
+		}
+		changes = append(changes, ch)
+	}
+	for _, bucket := range []string{messages.BucketBatches, messages.BucketIntents, messages.BucketCursors} {
+		kv := jetstream.KeyValueConfig{
+			Bucket:      bucket,
+			Description: bucketDescriptions[bucket],
+			History:     bucketHistory[bucket],
+			Storage:     jetstream.FileStorage,
+			Replicas:    o.Replicas,
+		}
+		want := settings{replicas: o.Replicas, storage: jetstream.FileStorage, history: int64(kv.History)}
+		ch, err := ensure(ctx, js, "kv", bucket, "KV_"+bucket, want, func() error {
+			_, err := js.CreateOrUpdateKeyValue(ctx, kv)
+			return err
+		})
+		if err != nil {
+			return changes, err
+		}
+		changes = append(changes, ch)
+	}
+	obj := jetstream.ObjectStoreConfig{
+		Bucket:      messages.ObjectStoreArchive,
+		Description: "isogate archive: every XML file sent or received, content-addressed (SHA-256)",
+		Storage:     jetstream.FileStorage,
+		Replicas:    o.Replicas,
+	}
+	want := settings{replicas: o.Replicas, storage: jetstream.FileStorage}
+	ch, err := ensure(ctx, js, "object store", obj.Bucket, "OBJ_"+obj.Bucket, want, func() error {
+		_, err := js.CreateOrUpdateObjectStore(ctx, obj)
+		return err
+	})
+	if err != nil {
+		return changes, err
+	}
+	return append(changes, ch), nil
+}
+
+// settings are the values isogate manages on a backing stream; zero fields
+// are not compared.
+type settings struct {
+	replicas   int
+	storage    jetstream.StorageType
+	maxAge     time.Duration
+	duplicates time.Duration
+	history    int64
+	subjects   []string
+	compareAge bool
+}
+
+func managed(cfg jetstream.StreamConfig) settings {
+	return settings{
+		replicas:   cfg.Replicas,
+		storage:    cfg.Storage,
+		maxAge:     cfg.MaxAge,
+		duplicates: cfg.Duplicates,
+		subjects:   cfg.Subjects,
+		compareAge: true,
+	}
+}
+
+// diff lists how have differs from want, as "setting old → new" phrases.
+func diff(have *jetstream.StreamConfig, want settings) []string {
+	var d []string
+	if have.Replicas != want.replicas {
+		d = append(d, fmt.Sprintf("replicas %d → %d", have.Replicas, want.replicas))
+	}
+	if have.Storage != want.storage {
+		d = append(d, fmt.Sprintf("storage %s → %s", storage(have.Storage), storage(want.storage)))
+	}
+	if want.compareAge && have.MaxAge != want.maxAge {
+		d = append(d, fmt.Sprintf("max_age %s → %s", age(have.MaxAge), age(want.maxAge)))
+	}
+	if want.duplicates > 0 && have.Duplicates != want.duplicates {
+		d = append(d, fmt.Sprintf("duplicate_window %s → %s", have.Duplicates, want.duplicates))
+	}
+	if want.history > 0 && have.MaxMsgsPerSubject != want.history {
+		d = append(d, fmt.Sprintf("history %d → %d", have.MaxMsgsPerSubject, want.history))
+	}
+	if want.subjects != nil && !slices.Equal(have.Subjects, want.subjects) {
+		d = append(d, fmt.Sprintf("subjects %v → %v", have.Subjects, want.subjects))
+	}
+	return d
+}
+
+func storage(s jetstream.StorageType) string { return strings.ToLower(s.String()) }
+
+func age(d time.Duration) string {
+	if d == 0 {
+		return "forever"
+	}
+	return d.String()
+}
+
+// ensure runs apply for one resource whose data lives in the stream named
+// backing, and reports what changed. Changes JetStream refuses to make in
+// place are refused here first, with advice.
+func ensure(ctx context.Context, js jetstream.JetStream, kind, name, backing string, want settings, apply func() error) (Change, error) {
+	ch := Change{Kind: kind, Name: name}
+	before, err := streamConfig(ctx, js, backing)
+	if err != nil {
+		return ch, fmt.Errorf("provision: reading %s %s: %w", kind, name, err)
+	}
+	var pending []string
+	if before != nil {
+		pending = diff(before, want)
+		if before.Storage != want.storage {
+			return ch, fmt.Errorf("provision: %s %s is stored as %s; isogate needs %s storage and JetStream cannot convert a stream in place: back it up, delete it (nats stream rm %s) and start again",
+				kind, name, storage(before.Storage), storage(want.storage), backing)
+		}
+		if len(pending) == 0 {
+			ch.Action = Unchanged
+			return ch, nil
+		}
+	}
+	if err := apply(); err != nil {
+		if before == nil {
+			return ch, fmt.Errorf("provision: creating %s %s: %w%s", kind, name, err, advice(err, want.replicas))
+		}
+		return ch, fmt.Errorf("provision: updating %s %s (%s): %w%s", kind, name, strings.Join(pending, ", "), err, advice(err, want.replicas))
+	}
+	if before == nil {
+		ch.Action = Created
+		return ch, nil
+	}
+	after, err := streamConfig(ctx, js, backing)
+	if err != nil {
+		return ch, fmt.Errorf("provision: reading %s %s after update: %w", kind, name, err)
+	}
+	if left := diff(after, want); len(left) > 0 {
+		return ch, fmt.Errorf("provision: %s %s still differs after update: %s", kind, name, strings.Join(left, ", "))
+	}
+	ch.Action, ch.Detail = Updated, strings.Join(pending, ", ")
+	return ch, nil
+}
+
+// advice turns the JetStream errors operators meet when changing settings
+// into a next step.
+func advice(err error, replicas int) string {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return ""
+	}
+	msg := strings.ToLower(apiErr.Description)
+	switch {
+	case strings.Contains(msg, "insufficient resources") || strings.Contains(msg, "replicas > 1 not supported") || strings.Contains(msg, "no suitable peers"):
+		return fmt.Sprintf(" (nats.streams.replicas is %d: a single NATS server holds 1 replica; use a cluster of at least %d servers or set replicas to 1)", replicas, replicas)
+	case strings.Contains(msg, "subjects overlap"):
+		return " (another stream already captures these subjects: remove or rename it)"
+	}
+	return ""
+}
+
+// streamConfig returns the configuration of stream name, or nil when it does
+// not exist.
+func streamConfig(ctx context.Context, js jetstream.JetStream, name string) (*jetstream.StreamConfig, error) {
+	s, err := js.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cfg := info.Config
+	return &cfg, nil
+}
+
+// Check reports whether every stream, bucket and object store exists, for
+// readiness probes. The error names the first one missing.
+func Check(ctx context.Context, js jetstream.JetStream) error {
+	names := make([]string, 0, len(messages.Streams)+4)
+	for _, s := range messages.Streams {
+		names = append(names, s.Name)
+	}
+	names = append(names, "KV_"+messages.BucketBatches, "KV_"+messages.BucketIntents, "KV_"+messages.BucketCursors, "OBJ_"+messages.ObjectStoreArchive)
+	for _, n := range names {
+		if _, err := js.Stream(ctx, n); err != nil {
+			return fmt.Errorf("stream %s: %w", n, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,166 @@
+package messages
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestSubjectToken(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"INV-2026-000123", "INV-2026-000123"},
+		{"LV55TREL9190000000001", "LV55TREL9190000000001"},
+		{"a_b-C9", "a_b-C9"},
+		{"a.b", "~YS5i"},
+		{"", "~"},
+		{"~", "~fg"},
+		{"*", "~Kg"},
+		{">", "~Pg"},
+		{"INV 1", "~SU5WIDE"},
+		{"ā", "~xIE"},
+	}
+	for _, tt := range tests {
+		if got := SubjectToken(tt.in); got != tt.want {
+			t.Errorf("SubjectToken(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+		back, err := ParseSubjectToken(tt.want)
+		if err != nil || back != tt.in {
+			t.Errorf("ParseSubjectToken(%q) = %q, %v, want %q", tt.want, back, err, tt.in)
+		}
+	}
+	for _, bad := range []string{"", "a.b", "a b", "*", "~YWJj" /* "abc" is used as is */, "~@@", "~YR" /* non-zero padding bits */, "ā"} {
+		if s, err := ParseSubjectToken(bad); err == nil {
+			t.Errorf("ParseSubjectToken(%q) = %q, nil; want an error", bad, s)
+		}
+	}
+}
+
+// validToken reports whether tok can be one NATS subject token.
+func validToken(tok string) bool {
+	if tok == "" || tok == "*" || tok == ">" {
+		return false
+	}
+	return !strings.ContainsAny(tok, ". \t\r\n*>")
+}
+
+func FuzzSubjectToken(f *testing.F) {
+	for _, s := range []string{"INV-1", "a.b", "", "~", "ā", "YWJj", "~YWJj", "\x00\xff"} {
+		f.Add(s, "x")
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		ta, tb := SubjectToken(a), SubjectToken(b)
+		if !validToken(ta) {
+			t.Fatalf("SubjectToken(%q) = %q is not a subject token", a, ta)
+		}
+		if (ta == tb) != (a == b) {
+			t.Fatalf("SubjectToken(%q) = %q, SubjectToken(%q) = %q: not injective", a, ta, b, tb)
+		}
+		back, err := ParseSubjectToken(ta)
+		if err != nil || back != a {
+			t.Fatalf("ParseSubjectToken(SubjectToken(%q)) = %q, %v", a, back, err)
+		}
+		// Whatever ParseSubjectToken accepts, SubjectToken gives back.
+		if s, err := ParseSubjectToken(a); err == nil && SubjectToken(s) != a {
+			t.Fatalf("ParseSubjectToken(%q) = %q, but SubjectToken gives %q", a, s, SubjectToken(s))
+		}
+		_ = utf8.ValidString(a)
+	})
+}
+
+// matchSubject reports whether subject matches a NATS filter with * and >.
+func matchSubject(filter, subject string) bool {
+	f, s := strings.Split(filter, "."), strings.Split(subject, ".")
+	for i, tok := range f {
+		if tok == ">" {
+			return len(s) > i
+		}
+		if i >= len(s) || tok != "*" && tok != s[i] {
+			return false
+		}
+	}
+	return len(f) == len(s)
+}
+
+func TestSubjects(t *testing.T) {
+	id := "INV.2026 *>" // needs encoding
+	tests := []struct {
+		subject, filter, stream string
+	}{
+		{IntentSubject(id), SubjectIntents, StreamPayments},
+		{IntentRejectedSubject(id), SubjectIntentsRejected, StreamPayments},
+		{BatchEncodedSubject("B-1"), SubjectBatchesEncoded, StreamPayments},
+		{BatchSubmittedSubject("B-1"), SubjectBatchesSubmitted, StreamPayments},
+		{BatchFailedSubject("B-1"), SubjectBatchesFailed, StreamPayments},
+		{BatchInDoubtSubject("B-1"), SubjectBatchesInDoubt, StreamPayments},
+		{StatusSubject(id), SubjectStatuses, StreamPayments},
+		{SettledSubject(id), SubjectSettled, StreamPayments},
+		{StatementEntrySubject(debtorIBAN), SubjectStatementEntries, StreamStatements},
+		{StatementReportSubject(debtorIBAN), SubjectStatementReports, StreamStatements},
+		{StatementGapSubject(debtorIBAN), SubjectStatementGaps, StreamStatements},
+		{DeadLetterSubject("submitter"), SubjectDeadLetters, StreamDLQ},
+		{SubjectCertExpiring, SubjectCertExpiring, StreamOps},
+		{SubjectCertRenewed, SubjectCertRenewed, StreamOps},
+		{SubjectCertRenewalFailed, SubjectCertRenewalFailed, StreamOps},
+	}
+	filters := map[string]bool{}
+	for _, tt := range tests {
+		filters[tt.filter] = true
+	}
+	for _, tt := range tests {
+		for filter := range filters {
+			if got, want := matchSubject(filter, tt.subject), filter == tt.filter; got != want {
+				t.Errorf("filter %s matches %s = %v, want %v", filter, tt.subject, got, want)
+			}
+		}
+		var in []string
+		for _, s := range Streams {
+			for _, f := range s.Subjects {
+				if matchSubject(f, tt.subject) {
+					in = append(in, s.Name)
+				}
+			}
+		}
+		if len(in) != 1 || in[0] != tt.stream {
+			t.Errorf("subject %s is in streams %v, want [%s]", tt.subject, in, tt.stream)
+		}
+	}
+	if got, want := IntentSubject("INV-2026-000123"), "pay.intent.INV-2026-000123"; got != want {
+		t.Errorf("IntentSubject = %q, want %q", got, want)
+	}
+	if got, want := IntentRejectedSubject("rejected"), "pay.intent.rejected.rejected"; got != want {
+		t.Errorf("IntentRejectedSubject = %q, want %q", got, want)
+	}
+	if got, err := LastToken(StatusSubject(id)); err != nil || got != id {
+		t.Errorf("LastToken(StatusSubject(%q)) = %q, %v", id, got, err)
+	}
+}
+
+func TestEventSubjects(t *testing.T) {
+	filters := map[string]string{
+		TypePaymentIntent:     SubjectIntents,
+		TypeIntentRejected:    SubjectIntentsRejected,
+		TypeBatchEncoded:      SubjectBatchesEncoded,
+		TypeBatchSubmitted:    SubjectBatchesSubmitted,
+		TypeBatchFailed:       SubjectBatchesFailed,
+		TypeBatchInDoubt:      SubjectBatchesInDoubt,
+		TypePaymentStatus:     SubjectStatuses,
+		TypePaymentSettled:    SubjectSettled,
+		TypeStatementEntry:    SubjectStatementEntries,
+		TypeStatementReport:   SubjectStatementReports,
+		TypeStatementGap:      SubjectStatementGaps,
+		TypeDeadLetter:        SubjectDeadLetters,
+		TypeCertExpiring:      SubjectCertExpiring,
+		TypeCertRenewed:       SubjectCertRenewed,
+		TypeCertRenewalFailed: SubjectCertRenewalFailed,
+	}
+	if len(filters) != len(schemaEvents) {
+		t.Fatalf("%d filters for %d events", len(filters), len(schemaEvents))
+	}
+	for _, ev := range schemaEvents {
+		e := fill(reflect.TypeOf(ev.event)).Interface().(Event)
+		if f := filters[e.EventType()]; !matchSubject(f, e.EventSubject()) {
+			t.Errorf("%T: subject %s does not match %s", e, e.EventSubject(), f)
+		}
+	}
+}

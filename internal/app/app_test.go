@@ -1,0 +1,93 @@
+package app
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/isogate/isogate/internal/config"
+)
+
+func testConfig(t *testing.T) *config.Config {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.NATS.Embedded.Port = -1
+	cfg.NATS.Embedded.MonitorPort = 0
+	cfg.Ops.Listen = "127.0.0.1:0"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return &cfg
+}
+
+func readyz(t *testing.T, g *Gateway) (int, string) {
+	t.Helper()
+	resp, err := http.Get("http://" + g.Ops.Addr() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func TestReadyzFollowsTheStreams(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithCancel(t.Context())
+	g, err := Start(ctx, testConfig(t), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+
+	if code, body := readyz(t, g); code != http.StatusOK {
+		t.Fatalf("/readyz = %d %q, want 200", code, body)
+	}
+	if err := g.JS.DeleteStream(t.Context(), "STATEMENTS"); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := readyz(t, g); code != http.StatusServiceUnavailable || !strings.Contains(body, "STATEMENTS") {
+		t.Errorf("/readyz without STATEMENTS = %d %q, want 503 naming it", code, body)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run() = %v after cancel, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return within 10s of cancel")
+	}
+	// Closed means closed: the ops port no longer answers.
+	if _, err := http.Get("http://" + g.Ops.Addr() + "/healthz"); err == nil {
+		t.Error("ops server still answers after shutdown")
+	}
+}
+
+func TestStartFailsCleanlyOnBusyPort(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	first, err := Start(t.Context(), testConfig(t), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.shutdown(context.Background())
+	cfg := testConfig(t)
+	cfg.Ops.Listen = first.Ops.Addr()
+	_, err = Start(t.Context(), cfg, log)
+	if err == nil || !strings.Contains(err.Error(), "ops: listening on") {
+		t.Fatalf("Start on a busy ops port: %v", err)
+	}
+	// Everything the failed start opened was closed: its data dir is free.
+	cfg.Ops.Listen = "127.0.0.1:0"
+	again, err := Start(t.Context(), cfg, log)
+	if err != nil {
+		t.Fatalf("Start after a failed start on the same data dir: %v", err)
+	}
+	again.shutdown(context.Background())
+}

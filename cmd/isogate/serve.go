@@ -15,8 +15,13 @@ func init() {
 	register(command{Name: "serve", Summary: "run the gateway (embedded NATS unless --nats-url)", Run: runServe})
 }
 
-// otherEnv lists ISOGATE_* variables read outside the configuration tree.
-var otherEnv = []string{"ISOGATE_CONFIG", "ISOGATE_KEY_PASSPHRASE", "ISOGATE_PKCS12_PASSWORD", "ISOGATE_TRANSFER_PASSWORD"}
+// otherEnv lists ISOGATE_* variables read outside the configuration tree,
+// so serve does not warn about them.
+var otherEnv = []string{
+	"ISOGATE_CONFIG",
+	"ISOGATE_CERT_STORE", "ISOGATE_KEY_PASSPHRASE", "ISOGATE_KEY_PASSPHRASE_FILE", "ISOGATE_PKCS12_PASSWORD",
+	"ISOGATE_TRANSFER_PASSWORD", "ISOGATE_VERO_CA", "ISOGATE_VERO_SERVER_CA", "ISOGATE_VERO_ENDPOINT", "ISOGATE_VERO_CUSTOMER_NAME",
+}
 
 func runServe(ctx context.Context, env *cliEnv, args []string) int {
 	fs := flag.NewFlagSet("isogate serve", flag.ContinueOnError)

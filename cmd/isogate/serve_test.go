@@ -11,12 +11,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/isogate/isogate/internal/config"
 	"github.com/isogate/isogate/internal/intentgen"
 )
 
@@ -370,5 +372,34 @@ func TestPublishWithoutServer(t *testing.T) {
 	code, _, errOut := execIsogate(t, nil, "publish", "--nats-url", fmt.Sprintf("nats://127.0.0.1:%d", serveFreePort(t)), "-")
 	if code != 1 || !strings.Contains(errOut, "connecting to NATS") {
 		t.Errorf("publish without a server: exit %d\n%s", code, errOut)
+	}
+}
+
+// TestEveryEnvVariableIsKnown keeps serve's "unknown variable" warning
+// honest: each ISOGATE_* name the commands read is a configuration setting
+// or listed in otherEnv.
+func TestEveryEnvVariableIsKnown(t *testing.T) {
+	known := map[string]bool{}
+	for _, n := range append(config.EnvNames(), otherEnv...) {
+		known[n] = true
+	}
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := regexp.MustCompile(`"(ISOGATE_[A-Z0-9_]+)"`)
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range name.FindAllStringSubmatch(string(src), -1) {
+			if !known[m[1]] && !strings.HasPrefix(m[1], "ISOGATE_TEST") {
+				t.Errorf("%s reads %s, which serve would warn about: add it to otherEnv", f, m[1])
+			}
+		}
 	}
 }

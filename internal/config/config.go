@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -292,8 +291,9 @@ func (c *Config) ClientURL() string {
 	return "nats://" + net.JoinHostPort(host, strconv.Itoa(c.NATS.Embedded.Port))
 }
 
-// StoreDir is where the embedded server keeps JetStream data.
-func (c *Config) StoreDir() string { return filepath.Join(c.DataDir, "jetstream") }
+// StoreDir is the embedded server's store directory: the data directory
+// itself, under which nats-server keeps JetStream in a "jetstream" folder.
+func (c *Config) StoreDir() string { return c.DataDir }
 
 var logLevels = map[string]bool{"debug": true, "info": true, "warn": true, "error": true}
 

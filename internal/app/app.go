@@ -78,10 +78,14 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gatewa
 	}
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	g.Changes, err = provision.Apply(pctx, g.JS, provision.Options{
+	// A cluster that is still forming (compose starting every node at
+	// once) answers with transient errors: retry those for up to 30 s.
+	g.Changes, err = provision.ApplyWithRetry(pctx, g.JS, provision.Options{
 		Replicas:        cfg.NATS.Streams.Replicas,
 		DuplicateWindow: cfg.NATS.Streams.DuplicateWindow,
 		MaxAge:          cfg.NATS.Streams.MaxAge,
+	}, func(attempt int, err error) {
+		log.Warn("provisioning will retry", slog.Int("attempt", attempt), slog.String("error", err.Error()))
 	})
 	if err != nil {
 		return g, err

@@ -37,7 +37,9 @@ func applyReplicas(t *testing.T, js jetstream.JetStream, replicas int) map[strin
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	changes, err := Apply(ctx, js, clusterOptions(replicas))
+	changes, err := ApplyWithRetry(ctx, js, clusterOptions(replicas), func(attempt int, err error) {
+		t.Logf("Apply(replicas %d) attempt %d: %v", replicas, attempt, err)
+	})
 	if err != nil {
 		t.Fatalf("Apply(replicas %d): %v", replicas, err)
 	}

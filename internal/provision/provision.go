@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/isogate/isogate/messages"
@@ -271,12 +272,72 @@ func advice(err error, replicas int) string {
 	}
 	msg := strings.ToLower(apiErr.Description)
 	switch {
-	case strings.Contains(msg, "insufficient resources") || strings.Contains(msg, "replicas > 1 not supported") || strings.Contains(msg, "no suitable peers"):
+	case apiErr.ErrorCode == errReplicasNotSupported:
 		return fmt.Sprintf(" (nats.streams.replicas is %d: a single NATS server holds 1 replica; use a cluster of at least %d servers or set replicas to 1)", replicas, replicas)
+	case apiErr.ErrorCode == errNoSuitablePeers || strings.Contains(msg, "insufficient resources"):
+		return fmt.Sprintf(" (nats.streams.replicas is %d: the cluster needs at least %d servers online with JetStream and free storage)", replicas, replicas)
 	case strings.Contains(msg, "subjects overlap"):
 		return " (another stream already captures these subjects: remove or rename it)"
 	}
 	return ""
+}
+
+// JetStream error codes provisioning decides on.
+const (
+	errNoSuitablePeers      jetstream.ErrorCode = 10005 // a peer is offline, or too few peers
+	errClusterNotAvailable  jetstream.ErrorCode = 10008 // meta leader not elected yet
+	errClusterNotLeader     jetstream.ErrorCode = 10009
+	errReplicasNotSupported jetstream.ErrorCode = 10074 // replicas > 1 on a single server
+)
+
+// Transient reports whether err may go away by itself: a cluster still
+// forming (no meta leader, a peer not yet seen) or a request that timed
+// out. A configuration JetStream refuses is not transient.
+func Transient(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode {
+		case errNoSuitablePeers, errClusterNotAvailable, errClusterNotLeader:
+			return true
+		}
+		return false
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, jetstream.ErrJetStreamNotEnabled)
+}
+
+// ApplyWithRetry runs Apply until it succeeds, fails for a reason that is
+// not [Transient], or ctx ends, waiting between attempts (doubling from
+// 250 ms up to 5 s). Apply is idempotent, so a rerun only does what is left;
+// the report says what all attempts together did. onRetry, when set, hears
+// about each transient failure.
+func ApplyWithRetry(ctx context.Context, js jetstream.JetStream, o Options, onRetry func(attempt int, err error)) ([]Change, error) {
+	wait := 250 * time.Millisecond
+	done := map[string]Change{} // what earlier attempts created or updated
+	for attempt := 1; ; attempt++ {
+		changes, err := Apply(ctx, js, o)
+		for i, c := range changes {
+			key := c.Kind + " " + c.Name
+			if prev, ok := done[key]; ok && c.Action == Unchanged {
+				changes[i] = prev
+			} else if c.Action != Unchanged {
+				done[key] = c
+			}
+		}
+		if err == nil || !Transient(err) || ctx.Err() != nil {
+			return changes, err
+		}
+		if onRetry != nil {
+			onRetry(attempt, err)
+		}
+		select {
+		case <-ctx.Done():
+			return changes, fmt.Errorf("%w (gave up: %w)", err, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }
 
 // streamConfig returns the configuration of stream name, or nil when it does

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -264,3 +265,91 @@ func (p *Profile) Validate() error {
 }
 
 func (p *Profile) requires(field string) bool { return slices.Contains(p.Required, field) }
+
+// A ProfileSet resolves profile names for a gateway: the built-in profiles,
+// overridden and extended by the files NAME.yaml in a directory (a file may
+// start from a built-in profile with "base: NAME" and change only some
+// keys). It is read once, so a broken file is reported at start, not
+// mid-payment.
+type ProfileSet struct {
+	dir      string
+	profiles map[string]*Profile // from dir
+}
+
+// NewProfileSet reads every .yaml file in dir ("" for the built-in profiles
+// only) and reports every broken one at once. A file's name is the
+// profile's name; a "name:" key inside it, when given, must agree.
+func NewProfileSet(dir string) (*ProfileSet, error) {
+	s := &ProfileSet{dir: dir, profiles: map[string]*Profile{}}
+	if dir == "" {
+		return s, nil
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("xmlcodec: reading profiles: %w", err)
+	}
+	var errs []error
+	for _, e := range ents {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".yaml") {
+			continue
+		}
+		name := strings.TrimSuffix(e.Name(), ".yaml")
+		path := filepath.Join(dir, e.Name())
+		data, err := os.ReadFile(path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("xmlcodec: profile %s: %w", path, err))
+			continue
+		}
+		p, err := ParseProfile(data)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", path, err))
+			continue
+		}
+		var head struct {
+			Name string `yaml:"name"`
+		}
+		_ = yaml.Unmarshal(data, &head) // ParseProfile has read it already
+		if head.Name != "" && head.Name != name {
+			errs = append(errs, fmt.Errorf("xmlcodec: profile %s: name %q differs from the file name %q", path, head.Name, name))
+			continue
+		}
+		p.Name = name
+		s.profiles[name] = p
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Lookup returns the profile called name: the directory's file when there
+// is one, else the built-in profile, else an error wrapping
+// [ErrUnknownProfile] that lists the names known.
+func (s *ProfileSet) Lookup(name string) (*Profile, error) {
+	if p, ok := s.profiles[name]; ok {
+		return p, nil
+	}
+	p, err := LookupProfile(name)
+	if errors.Is(err, ErrUnknownProfile) {
+		return nil, fmt.Errorf("%w: %q (known: %s)", ErrUnknownProfile, name, strings.Join(s.Names(), ", "))
+	}
+	return p, err
+}
+
+// Names lists every profile the set knows, sorted.
+func (s *ProfileSet) Names() []string {
+	names := ProfileNames()
+	for n := range s.profiles {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Overridden reports whether name comes from the directory.
+func (s *ProfileSet) Overridden(name string) bool {
+	_, ok := s.profiles[name]
+	return ok
+}

@@ -42,7 +42,9 @@ validate  checks structure and arithmetic (NbOfTxs, CtrlSum), profile rules
 request   writes a camt.060 account reporting request in the profile's
           version to stdout.
 
-Built-in profiles: %s. A path ending in .yaml names a profile file.
+Built-in profiles: %s. A path ending in .yaml names a profile file; files
+NAME.yaml in --profiles-dir (or the configuration's profiles_dir) override
+and extend the built-in profiles.
 Exit status: 0 ok, 1 a problem in the input, 2 usage.
 `
 
@@ -90,7 +92,8 @@ func xmlOpenInput(env *cliEnv, name string) (io.ReadCloser, error) {
 func runXMLEncode(_ context.Context, env *cliEnv, args []string) int {
 	fs := flag.NewFlagSet("isogate xml encode", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
-	profile := fs.String("profile", "", "bank `profile` (built-in name or .yaml file); required")
+	profile := fs.String("profile", "", "bank `profile` (name or .yaml file); required")
+	profiles := addProfileFlags(fs)
 	outDir := fs.String("out-dir", "", "write each pain.001 file as `DIR`/<MsgId>.xml instead of stdout")
 	msgID := fs.String("msg-id", "", "pain.001 MsgId (default: derived from the clock and the intent ids)")
 	initiator := fs.String("initiator", "", "initiating party name (default: the first debtor's name)")
@@ -103,7 +106,7 @@ func runXMLEncode(_ context.Context, env *cliEnv, args []string) int {
 		fmt.Fprintln(env.Stderr, "isogate xml encode: --profile and at most one FILE (default stdin) are required")
 		return 2
 	}
-	prof, err := xmlcodec.LoadProfile(*profile)
+	prof, err := profiles.load(env, *profile)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "isogate xml encode: %v\n", err)
 		return 2
@@ -421,6 +424,7 @@ func runXMLValidate(ctx context.Context, env *cliEnv, args []string) int {
 	fs := flag.NewFlagSet("isogate xml validate", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	profile := fs.String("profile", "", "check files against this bank `profile` too (message versions; pain.001 business rules)")
+	profiles := addProfileFlags(fs)
 	xsdDir := fs.String("xsd", "", "validate against the official schema `DIR`/<message>.xsd with xmllint")
 	lim := xmlLimitFlags(fs)
 	files, err := parseFlags(fs, args)
@@ -433,7 +437,7 @@ func runXMLValidate(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	var prof *xmlcodec.Profile
 	if *profile != "" {
-		if prof, err = xmlcodec.LoadProfile(*profile); err != nil {
+		if prof, err = profiles.load(env, *profile); err != nil {
 			fmt.Fprintf(env.Stderr, "isogate xml validate: %v\n", err)
 			return 2
 		}
@@ -578,7 +582,8 @@ func xmlXSDCheck(ctx context.Context, dir, message, file string) []string {
 func runXMLRequest(_ context.Context, env *cliEnv, args []string) int {
 	fs := flag.NewFlagSet("isogate xml request", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
-	profile := fs.String("profile", "", "bank `profile` (built-in name or .yaml file); required")
+	profile := fs.String("profile", "", "bank `profile` (name or .yaml file); required")
+	profiles := addProfileFlags(fs)
 	var r xmlcodec.ReportRequest
 	msgID := fs.String("msg-id", "", "camt.060 MsgId; required")
 	fs.StringVar(&r.Message, "type", "camt.053", "report wanted: camt.052, camt.053 or camt.054 (optionally with version)")
@@ -598,7 +603,7 @@ func runXMLRequest(_ context.Context, env *cliEnv, args []string) int {
 		fmt.Fprintln(env.Stderr, "isogate xml request: --profile is required and no FILE is taken")
 		return 2
 	}
-	prof, err := xmlcodec.LoadProfile(*profile)
+	prof, err := profiles.load(env, *profile)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "isogate xml request: %v\n", err)
 		return 2

@@ -290,3 +290,48 @@ func TestXMLRequest(t *testing.T) {
 		t.Errorf("bad request = %d %s", code, errs)
 	}
 }
+
+// TestXMLProfilesDir checks that a profile file in --profiles-dir, in the
+// configuration's profiles_dir or in ISOGATE_PROFILES_DIR overrides the
+// built-in profile of the same name.
+func TestXMLProfilesDir(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "intents.jsonl")
+	if err := os.WriteFile(in, []byte(xmlTestIntents(t, 30)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	profiles := filepath.Join(dir, "profiles")
+	if err := os.Mkdir(profiles, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(profiles, "ekase.yaml"), []byte("base: ekase\nlimits: {max_tx_per_file: 10}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := filepath.Join(dir, "isogate.yaml")
+	if err := os.WriteFile(cfgFile, []byte("profiles_dir: "+profiles+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Built in, 30 payments fit one file.
+	if code, _, errs := runXMLCLI(t, "", "encode", "--profile", "ekase", in); code != 0 {
+		t.Fatalf("built-in ekase: exit %d\n%s", code, errs)
+	}
+	for _, args := range [][]string{
+		{"encode", "--profile", "ekase", "--profiles-dir", profiles, in},
+		{"encode", "--profile", "ekase", "--config", cfgFile, in},
+	} {
+		code, _, errs := runXMLCLI(t, "", args...)
+		if code != 1 || !strings.Contains(errs, "splits 30 payments into 3 files") {
+			t.Errorf("%v: exit %d, %q; want the overridden limit of 10 per file", args, code, errs)
+		}
+	}
+	var stdout, stderr strings.Builder
+	env := &cliEnv{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr,
+		Getenv: func(k string) string { return map[string]string{"ISOGATE_PROFILES_DIR": profiles}[k] }}
+	if code := run(t.Context(), env, []string{"xml", "encode", "--profile", "ekase", in}); code != 1 || !strings.Contains(stderr.String(), "3 files") {
+		t.Errorf("ISOGATE_PROFILES_DIR: exit %d, %q", code, stderr.String())
+	}
+	code, _, errs := runXMLCLI(t, "", "encode", "--profile", "ekasse", "--profiles-dir", profiles, in)
+	if code != 2 || !strings.Contains(errs, "unknown profile") || !strings.Contains(errs, "ekase, iso2019") {
+		t.Errorf("unknown profile: exit %d, %q", code, errs)
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/isogate/isogate/internal/natsrv"
 	"github.com/isogate/isogate/internal/ops"
 	"github.com/isogate/isogate/internal/provision"
+	"github.com/isogate/isogate/xmlcodec"
 )
 
 // Gateway is a started gateway.
@@ -34,6 +35,8 @@ type Gateway struct {
 	Registry *prometheus.Registry
 	// Changes is what provisioning did at start.
 	Changes []provision.Change
+	// Profiles resolves bank profiles: profiles_dir over the built-in ones.
+	Profiles *xmlcodec.ProfileSet
 
 	serveErr  chan error
 	closeOnce sync.Once
@@ -50,6 +53,11 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gatewa
 			g.shutdown(context.Background())
 		}
 	}()
+	// A broken profile file is reported now, not when a payment needs it.
+	g.Profiles, err = xmlcodec.NewProfileSet(cfg.ProfilesDir)
+	if err != nil {
+		return g, fmt.Errorf("profiles_dir: %w", err)
+	}
 	if cfg.Embedded() {
 		g.Embedded, err = natsrv.Start(cfg, log)
 		if err != nil {

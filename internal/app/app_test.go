@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -90,4 +92,29 @@ func TestStartFailsCleanlyOnBusyPort(t *testing.T) {
 		t.Fatalf("Start after a failed start on the same data dir: %v", err)
 	}
 	again.shutdown(context.Background())
+}
+
+func TestStartRefusesBrokenProfiles(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg := testConfig(t)
+	cfg.ProfilesDir = t.TempDir()
+	if err := os.WriteFile(filepath.Join(cfg.ProfilesDir, "ekase.yaml"), []byte("base: ekase\nlimits: {max_tx_per_fiel: 5}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Start(t.Context(), cfg, log)
+	if err == nil || !strings.Contains(err.Error(), "profiles_dir") || !strings.Contains(err.Error(), "ekase.yaml") {
+		t.Fatalf("Start with a broken profile: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(cfg.ProfilesDir, "ekase.yaml"), []byte("base: ekase\nlimits: {max_tx_per_file: 5}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g, err := Start(t.Context(), cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.shutdown(context.Background())
+	p, err := g.Profiles.Lookup("ekase")
+	if err != nil || p.Limits.MaxTxPerFile != 5 {
+		t.Errorf("ekase from profiles_dir = %+v, %v", p, err)
+	}
 }

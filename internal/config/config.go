@@ -29,6 +29,10 @@ const EnvPrefix = "ISOGATE_"
 type Config struct {
 	// DataDir holds the embedded server's JetStream files. Default: ./data.
 	DataDir string `yaml:"data_dir"`
+	// ProfilesDir holds bank profiles as NAME.yaml files that override and
+	// extend the built-in ones (a file may start with "base: ekase").
+	// Default: none, the built-in profiles only.
+	ProfilesDir string `yaml:"profiles_dir"`
 	// ShutdownTimeout bounds the drain after SIGINT/SIGTERM. Default: 8s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	Log             Log           `yaml:"log"`

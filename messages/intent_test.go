@@ -204,6 +204,8 @@ func TestParseIntentBad(t *testing.T) {
 		// IBAN and BIC.
 		{"bad IBAN check digits", edit(t, "creditor.iban", "LV98HABA0012345678910"), "creditor.iban", "check digits do not match (mod 97)"},
 		{"IBAN one digit changed", edit(t, "debtor.iban", "LV55TREL9190000000002"), "debtor.iban", "check digits do not match"},
+		{"IBAN check digits 00 (97 mod 97)", edit(t, "creditor.iban", "LV00HABA0012345678910"), "creditor.iban", "check digits 00 are never issued"},
+		{"IBAN check digits 99 (02 mod 97)", edit(t, "creditor.iban", "GB99WEST12345698765514"), "creditor.iban", "check digits 99 are never issued"},
 		{"IBAN too short for LV", edit(t, "creditor.iban", "LV97HABA001234567891"), "creditor.iban", "LV IBANs have 21 characters, got 20"},
 		{"IBAN too long for DE", edit(t, "creditor.iban", "DE893704004405320130001"), "creditor.iban", "DE IBANs have 22 characters, got 23"},
 		{"lower-case IBAN", edit(t, "creditor.iban", "lv97haba0012345678910"), "creditor.iban", "must be upper case"},

@@ -231,6 +231,11 @@ func ValidIBAN(s string) error {
 	if mod97(s[4:]+s[:4]) != 1 {
 		return errors.New("check digits do not match (mod 97)")
 	}
+	// Check digits 00, 01 and 99 pass mod 97 when another pair would, but
+	// ISO 13616 only issues 02 to 98.
+	if cd := s[2:4]; cd == "00" || cd == "01" || cd == "99" {
+		return fmt.Errorf("check digits %s are never issued (ISO 13616 uses 02 to 98)", cd)
+	}
 	return nil
 }
 

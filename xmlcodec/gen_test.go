@@ -33,7 +33,7 @@ const genHead = `<?xml version="1.0" encoding="UTF-8"?>
       <CreDtTm>2026-11-21T06:00:00+02:00</CreDtTm>
       <Acct>
         <Id>
-          <IBAN>LV97TREL2190456001000</IBAN>
+          <IBAN>LV84TREL2190456001000</IBAN>
         </Id>
         <Ccy>EUR</Ccy>
       </Acct>
@@ -67,7 +67,7 @@ const genEntry = `      <Ntry>
               <Dbtr><Nm>Jānis Bērziņš %[1]d</Nm></Dbtr>
               <DbtrAcct><Id><IBAN>LV80BANK0000435195001</IBAN></Id></DbtrAcct>
               <Cdtr><Nm>Finanšu ministrija</Nm></Cdtr>
-              <CdtrAcct><Id><IBAN>LV97TREL2190456001000</IBAN></Id></CdtrAcct>
+              <CdtrAcct><Id><IBAN>LV84TREL2190456001000</IBAN></Id></CdtrAcct>
             </RltdPties>
             <RltdAgts><DbtrAgt><FinInstnId><BIC>HABALV22</BIC></FinInstnId></DbtrAgt></RltdAgts>
             <RmtInf>

@@ -13,7 +13,7 @@ import (
 const camtHead = `<?xml version="1.0" encoding="UTF-8"?>
 <Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"><BkToCstmrStmt>
 <GrpHdr><MsgId>M1</MsgId><CreDtTm>2026-11-21T10:00:00</CreDtTm></GrpHdr>
-<Stmt><Id>S1</Id><CreDtTm>2026-11-21T10:00:00</CreDtTm><Acct><Id><IBAN>LV97TREL2190456001000</IBAN></Id></Acct>
+<Stmt><Id>S1</Id><CreDtTm>2026-11-21T10:00:00</CreDtTm><Acct><Id><IBAN>LV84TREL2190456001000</IBAN></Id></Acct>
 `
 const camtTail = "</Stmt></BkToCstmrStmt></Document>\n"
 

@@ -146,6 +146,8 @@ func TestValidatePayments(t *testing.T) {
 		{"valid", "ekase", func(*Payment) {}, ""},
 		{"bad IBAN checksum", "ekase", func(p *Payment) { p.Creditor.IBAN = "LV80BANK0000435195002" }, "creditor.iban"},
 		{"IBAN wrong length", "ekase", func(p *Payment) { p.Creditor.IBAN = "LV80BANK000043519500" }, "creditor.iban"},
+		{"IBAN check digits 00 (97 mod 97)", "ekase", func(p *Payment) { p.Creditor.IBAN = "LV00HABA0012345678910" }, "creditor.iban"},
+		{"IBAN check digits 99 (02 mod 97)", "iso2019", func(p *Payment) { p.Creditor.IBAN = "GB99WEST12345698765514" }, "creditor.iban"},
 		{"IBAN unknown country", "ekase", func(p *Payment) { p.Creditor.IBAN = "QQ80BANK0000435195001" }, "creditor.iban"},
 		{"debtor not Treasury", "ekase", func(p *Payment) { p.Debtor.IBAN = makeIBAN("LV", "HABA0551012345678") }, "debtor.iban"},
 		{"debtor BIC not TRELLV22", "ekase", func(p *Payment) { p.Debtor.BIC = "HABALV22" }, "debtor.bic"},

@@ -62,6 +62,11 @@ func checkIBAN(iban string) string {
 	if rem != 1 {
 		return "IBAN check digits do not match (mod 97)"
 	}
+	// 00, 01 and 99 pass mod 97 when another pair would; ISO 13616 only
+	// issues 02 to 98.
+	if cd := iban[2:4]; cd == "00" || cd == "01" || cd == "99" {
+		return "IBAN check digits " + cd + " are never issued (ISO 13616 uses 02 to 98)"
+	}
 	return ""
 }
 

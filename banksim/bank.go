@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/isogate/isogate/messages"
 	"github.com/isogate/isogate/xmlcodec"
 )
 
@@ -104,9 +105,9 @@ type AccountState struct {
 func DefaultAccounts() []Account {
 	var out []Account
 	for i := range 8 {
-		out = append(out, Account{IBAN: makeIBAN("LV", fmt.Sprintf("TREL%013d", 9190000000001+i)), Currency: "EUR", Balance: "100000000.00"})
+		out = append(out, Account{IBAN: messages.ComposeIBAN("LV", fmt.Sprintf("TREL%013d", 9190000000001+i)), Currency: "EUR", Balance: "100000000.00"})
 	}
-	return append(out, Account{IBAN: makeIBAN("LV", "TREL2190456001000"), Currency: "EUR", Balance: "100000000.00"})
+	return append(out, Account{IBAN: messages.ComposeIBAN("LV", "TREL2190456001000"), Currency: "EUR", Balance: "100000000.00"})
 }
 
 // A Bank is the simulated bank's core. It is safe for concurrent use.
@@ -407,7 +408,7 @@ func (b *Bank) generate(now time.Time) {
 					kind:       "incoming",
 					e2e:        fmt.Sprintf("IN-%s-%d-%d", start.Format("20060102"), d, i),
 					cpName:     p.name,
-					cpIBAN:     makeIBAN("LV", fmt.Sprintf("%s%013d", p.bank, rng.Int64N(1e13))),
+					cpIBAN:     messages.ComposeIBAN("LV", fmt.Sprintf("%s%013d", p.bank, rng.Int64N(1e13))),
 					cpBIC:      p.bank + "LV2X",
 					remittance: fmt.Sprintf("Ienākošais maksājums %d/%d", d+1, i+1),
 				}

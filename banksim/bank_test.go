@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/isogate/isogate/messages"
 )
 
 // plainBank serves a bank over plain HTTP (httptest) for tests of the core
@@ -78,10 +80,10 @@ func replaceNth(b []byte, old, new string, n int) []byte {
 // TestTransactionRules checks the deterministic per-transaction rejections
 // and the status play-out of a mixed file (PART).
 func TestTransactionRules(t *testing.T) {
-	poor := makeIBAN("LV", "TREL9190000000077")
+	poor := messages.ComposeIBAN("LV", "TREL9190000000077")
 	b, clk, c, url := plainBank(t, Config{Delays: Delays{Accept: 500 * time.Millisecond, Process: time.Second, Settle: time.Minute},
 		Accounts: append(DefaultAccounts()[:2], Account{IBAN: poor, Currency: "EUR", Balance: "100.00"})})
-	unknown := makeIBAN("LV", "TREL9190000000555")
+	unknown := messages.ComposeIBAN("LV", "TREL9190000000555")
 	first := encode(t, "ekase", "TR-1", day0, pay("TR-OK", acct1, cred("HABA0012345678910"), "1.00"))
 	mustCall(t, c, "POST", url+"/v1/payments", first, 202)
 	rjct := pay("TR-SIM", acct1, cred("HABA0012345678910"), "1.00")

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isogate/isogate/messages"
 	"github.com/isogate/isogate/xmlcodec"
 )
 
@@ -22,7 +23,7 @@ func TestSeededDay(t *testing.T) {
 }
 
 func seededDay(t *testing.T, profile string) {
-	small := makeIBAN("LV", "TREL9190000000099")
+	small := messages.ComposeIBAN("LV", "TREL9190000000099")
 	accounts := append(DefaultAccounts()[:4], Account{IBAN: small, Currency: "EUR", Balance: "500.00"})
 	srv, clk := startTest(t, Config{Profile: profile, Seed: 7, Accounts: accounts})
 	c := mtlsClient(t, srv.TLS, true)

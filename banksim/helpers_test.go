@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isogate/isogate/messages"
 	"github.com/isogate/isogate/xmlcodec"
 )
 
@@ -154,7 +155,7 @@ var (
 )
 
 // cred returns a valid creditor IBAN ending in the given digits.
-func cred(bban string) string { return makeIBAN("LV", bban) }
+func cred(bban string) string { return messages.ComposeIBAN("LV", bban) }
 
 // encode makes one pain.001 with xmlcodec for the profile.
 func encode(t testing.TB, profile, msgID string, now time.Time, pays ...xmlcodec.Payment) []byte {

@@ -3,7 +3,6 @@ package banksim
 import (
 	"errors"
 	"fmt"
-	"math/big"
 	"strconv"
 	"strings"
 
@@ -92,20 +91,4 @@ func validIBAN(s string) error {
 		return errors.New("check digits " + cd + " are never valid (ISO 13616: 02 to 98)")
 	}
 	return nil
-}
-
-// makeIBAN returns the IBAN for a country code and BBAN, computing its
-// check digits (ISO 13616, mod 97-10).
-func makeIBAN(country, bban string) string {
-	var digits strings.Builder
-	for _, c := range bban + country + "00" {
-		if c >= '0' && c <= '9' {
-			digits.WriteRune(c)
-		} else {
-			digits.WriteString(strconv.Itoa(int(c-'A') + 10))
-		}
-	}
-	n, _ := new(big.Int).SetString(digits.String(), 10)
-	check := 98 - new(big.Int).Mod(n, big.NewInt(97)).Int64()
-	return fmt.Sprintf("%s%02d%s", country, check, bban)
 }

@@ -164,3 +164,22 @@ func TestEventSubjects(t *testing.T) {
 		}
 	}
 }
+
+func TestComposeIBAN(t *testing.T) {
+	for _, tt := range []struct{ country, bban, want string }{
+		{"LV", "BANK0000435195001", "LV80BANK0000435195001"},
+		{"LV", "TREL9190000000001", "LV55TREL9190000000001"},
+		{"GB", "WEST12345698765514", "GB02WEST12345698765514"},
+		{"RF", "539007547034", "RF18539007547034"}, // ISO 11649 uses the same scheme
+	} {
+		got := ComposeIBAN(tt.country, tt.bban)
+		if got != tt.want {
+			t.Errorf("ComposeIBAN(%s, %s) = %s, want %s", tt.country, tt.bban, got, tt.want)
+		}
+		if tt.country != "RF" {
+			if err := ValidIBAN(got); err != nil {
+				t.Errorf("ValidIBAN(%s) = %v", got, err)
+			}
+		}
+	}
+}

@@ -360,3 +360,10 @@ func checkRF(s string) error {
 	}
 	return nil
 }
+
+// ComposeIBAN returns the IBAN of country (two capitals) and bban (digits
+// and capitals), computing its check digits (ISO 13616, mod 97-10). It does
+// not check the country's length; [ValidIBAN] does.
+func ComposeIBAN(country, bban string) string {
+	return fmt.Sprintf("%s%02d%s", country, 98-mod97(bban+country+"00"), bban)
+}

@@ -5,7 +5,6 @@ package intentgen
 
 import (
 	"fmt"
-	"math/big"
 	"math/rand/v2"
 
 	"github.com/isogate/isogate/messages"
@@ -13,20 +12,7 @@ import (
 
 // IBAN returns the IBAN for a country code and BBAN, with its check digits
 // computed (ISO 13616, mod 97-10).
-func IBAN(country, bban string) string {
-	digits := make([]byte, 0, 2*len(bban)+6)
-	for _, c := range bban + country + "00" {
-		switch {
-		case c >= '0' && c <= '9':
-			digits = append(digits, byte(c))
-		default:
-			digits = append(digits, []byte(fmt.Sprint(int(c-'A')+10))...)
-		}
-	}
-	n, _ := new(big.Int).SetString(string(digits), 10)
-	check := 98 - new(big.Int).Mod(n, big.NewInt(97)).Int64()
-	return fmt.Sprintf("%s%02d%s", country, check, bban)
-}
+func IBAN(country, bban string) string { return messages.ComposeIBAN(country, bban) }
 
 var (
 	towns      = []string{"Rīga", "Daugavpils", "Liepāja", "Jelgava", "Jūrmala", "Ventspils", "Rēzekne", "Valmiera"}

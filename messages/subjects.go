@@ -13,24 +13,24 @@ var plainToken = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 // SubjectToken turns s (an intent id, a batch id, an account) into one NATS
 // subject token. A string of letters, digits, '_' and '-' is used as is;
 // anything else (dots, spaces, '*', '>', non-ASCII, the empty string) becomes
-// "~" followed by the unpadded URL-safe base64 of its bytes. The mapping is
+// "=" followed by the unpadded URL-safe base64 of its bytes. The mapping is
 // injective, so two different ids never share a subject, and its output is
 // also a valid JetStream KV key. [ParseSubjectToken] reverses it.
 func SubjectToken(s string) string {
 	if plainToken.MatchString(s) {
 		return s
 	}
-	return "~" + base64.RawURLEncoding.EncodeToString([]byte(s))
+	return "=" + base64.RawURLEncoding.EncodeToString([]byte(s))
 }
 
 // ParseSubjectToken returns the string SubjectToken made tok from. It
-// refuses any token SubjectToken does not produce, including a "~" form of
+// refuses any token SubjectToken does not produce, including a "=" form of
 // a string that would have been used as is, so the two are a bijection.
 func ParseSubjectToken(tok string) (string, error) {
 	if plainToken.MatchString(tok) {
 		return tok, nil
 	}
-	if tok == "" || tok[0] != '~' {
+	if tok == "" || tok[0] != '=' {
 		return "", fmt.Errorf("messages: invalid subject token %q", tok)
 	}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(tok[1:])
@@ -86,7 +86,7 @@ const (
 func IntentSubject(id string) string { return "pay.intent." + SubjectToken(id) }
 
 // IntentRejectedSubject is "pay.intent.rejected.<token>". Rejections of
-// input whose id could not be read share the token of the empty id, "~".
+// input whose id could not be read share the token of the empty id, "=".
 func IntentRejectedSubject(id string) string { return "pay.intent.rejected." + SubjectToken(id) }
 
 // BatchEncodedSubject is "pay.batch.encoded.<token>" for a batch (pain.001 MsgId).

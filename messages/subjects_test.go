@@ -2,6 +2,7 @@ package messages
 
 import (
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -12,13 +13,13 @@ func TestSubjectToken(t *testing.T) {
 		{"INV-2026-000123", "INV-2026-000123"},
 		{"LV55TREL9190000000001", "LV55TREL9190000000001"},
 		{"a_b-C9", "a_b-C9"},
-		{"a.b", "~YS5i"},
-		{"", "~"},
-		{"~", "~fg"},
-		{"*", "~Kg"},
-		{">", "~Pg"},
-		{"INV 1", "~SU5WIDE"},
-		{"ā", "~xIE"},
+		{"a.b", "=YS5i"},
+		{"", "="},
+		{"~", "=fg"},
+		{"*", "=Kg"},
+		{">", "=Pg"},
+		{"INV 1", "=SU5WIDE"},
+		{"ā", "=xIE"},
 	}
 	for _, tt := range tests {
 		if got := SubjectToken(tt.in); got != tt.want {
@@ -29,7 +30,7 @@ func TestSubjectToken(t *testing.T) {
 			t.Errorf("ParseSubjectToken(%q) = %q, %v, want %q", tt.want, back, err, tt.in)
 		}
 	}
-	for _, bad := range []string{"", "a.b", "a b", "*", "~YWJj" /* "abc" is used as is */, "~@@", "~YR" /* non-zero padding bits */, "ā"} {
+	for _, bad := range []string{"", "a.b", "a b", "*", "=YWJj" /* "abc" is used as is */, "=@@", "=YR" /* non-zero padding bits */, "~YWJj" /* the old prefix */, "ā"} {
 		if s, err := ParseSubjectToken(bad); err == nil {
 			t.Errorf("ParseSubjectToken(%q) = %q, nil; want an error", bad, s)
 		}
@@ -44,14 +45,22 @@ func validToken(tok string) bool {
 	return !strings.ContainsAny(tok, ". \t\r\n*>")
 }
 
+// kvKey is the key syntax JetStream key-value buckets accept (nats.go
+// jetstream validKeyRe): a token is also used as the key in the intents and
+// batches buckets.
+var kvKey = regexp.MustCompile(`^[-/_=\.a-zA-Z0-9]+$`)
+
 func FuzzSubjectToken(f *testing.F) {
-	for _, s := range []string{"INV-1", "a.b", "", "~", "ā", "YWJj", "~YWJj", "\x00\xff"} {
+	for _, s := range []string{"INV-1", "a.b", "", "~", "=", "ā", "YWJj", "=YWJj", "\x00\xff"} {
 		f.Add(s, "x")
 	}
 	f.Fuzz(func(t *testing.T, a, b string) {
 		ta, tb := SubjectToken(a), SubjectToken(b)
 		if !validToken(ta) {
 			t.Fatalf("SubjectToken(%q) = %q is not a subject token", a, ta)
+		}
+		if !kvKey.MatchString(ta) {
+			t.Fatalf("SubjectToken(%q) = %q is not a JetStream KV key", a, ta)
 		}
 		if (ta == tb) != (a == b) {
 			t.Fatalf("SubjectToken(%q) = %q, SubjectToken(%q) = %q: not injective", a, ta, b, tb)

@@ -1,0 +1,220 @@
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/isogate/isogate/messages"
+)
+
+// Intent is the record of one intent in bucket "intents": the batch that
+// took it and its last payment status.
+type Intent struct {
+	ID      string            `json:"intent_id"`
+	BatchID string            `json:"batch_id"`
+	Status  messages.TxStatus `json:"status,omitempty"` // last pain.002 status; empty until the first
+	Final   bool              `json:"final"`
+	Reasons string            `json:"reasons,omitempty"` // summary of the status reasons
+	// StatusAt is the time of the report the status came from; an older
+	// report's status is stale.
+	StatusAt  time.Time `json:"status_at,omitzero"`
+	ClaimedAt time.Time `json:"claimed_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+
+	// Revision is the KV revision the record was read at or written as.
+	Revision uint64 `json:"-"`
+}
+
+// Intents is the intent registry over the "intents" bucket. It is safe for
+// concurrent use, and any number of processes may share the bucket.
+type Intents struct {
+	kv   jetstream.KeyValue
+	opts Options
+}
+
+// NewIntents returns the registry over kv, the "intents" bucket.
+func NewIntents(kv jetstream.KeyValue, opts Options) *Intents {
+	opts.setDefaults()
+	return &Intents{kv: kv, opts: opts}
+}
+
+// Claim gives intent intentID to batch batchID with a create-only write, so
+// that of any number of concurrent or late claims exactly one wins, for
+// good. It returns the record and whether the intent belongs to batchID:
+// true when this call claimed it, or an earlier claim by the same batch did
+// (a redelivery); false when another batch has it, and the caller must
+// leave the intent out (and may ack it: it is batched already). When that
+// other batch never got encoded (its worker died), see [Batches.Abandon].
+func (in *Intents) Claim(ctx context.Context, intentID, batchID string) (*Intent, bool, error) {
+	if err := checkIDs(intentID, batchID); err != nil {
+		return nil, false, err
+	}
+	key := messages.SubjectToken(intentID)
+	for range in.opts.MaxAttempts {
+		now := in.opts.Now().UTC()
+		rec := &Intent{ID: intentID, BatchID: batchID, ClaimedAt: now, UpdatedAt: now}
+		data, err := json.Marshal(rec)
+		if err != nil {
+			return nil, false, fmt.Errorf("state: encoding intent %s: %w", intentID, err)
+		}
+		rev, err := in.kv.Create(ctx, key, data)
+		if err == nil {
+			rec.Revision = rev
+			return rec, true, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return nil, false, fmt.Errorf("state: claiming intent %s for batch %s: %w", intentID, batchID, err)
+		}
+		have, err := in.Get(ctx, intentID)
+		if errors.Is(err, ErrNotFound) {
+			continue // released meanwhile: try again
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		return have, have.BatchID == batchID, nil
+	}
+	return nil, false, fmt.Errorf("state: intent %s: %w", intentID, ErrConflict)
+}
+
+func checkIDs(intentID, batchID string) error {
+	var errs []error
+	if intentID == "" || utf8.RuneCountInString(intentID) > 35 {
+		errs = append(errs, fmt.Errorf("intent id %q: want 1 to 35 characters", intentID))
+	}
+	if batchID == "" || utf8.RuneCountInString(batchID) > 35 {
+		errs = append(errs, fmt.Errorf("batch id %q: want 1 to 35 characters", batchID))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("state: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// Get returns the intent's record, or an error matching [ErrNotFound] when
+// no batch has claimed it.
+func (in *Intents) Get(ctx context.Context, intentID string) (*Intent, error) {
+	e, err := in.kv.Get(ctx, messages.SubjectToken(intentID))
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+		return nil, fmt.Errorf("state: intent %s: %w", intentID, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state: reading intent %s: %w", intentID, err)
+	}
+	var rec Intent
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		return nil, fmt.Errorf("state: decoding intent record %s (revision %d): %w", e.Key(), e.Revision(), err)
+	}
+	rec.Revision = e.Revision()
+	return &rec, nil
+}
+
+// Release takes intent intentID away from batch so that another batch may
+// claim it. It is safe only when that batch can never be sent, and
+// Release checks the proof: batch must be failed and never encoded
+// ([Batch.Releasable], which [Batches.Abandon] returns), otherwise the
+// error matches [ErrNotReleasable]. Nothing is done when the intent is not
+// (or no longer) with batch, so calling Release again is harmless. The
+// delete is a compare-and-set on the claim's revision.
+func (in *Intents) Release(ctx context.Context, intentID string, batch *Batch) error {
+	if batch == nil || !batch.Releasable() {
+		st := State("unknown")
+		if batch != nil {
+			st = batch.State
+		}
+		return fmt.Errorf("state: releasing intent %s: %w: its batch is %s, not failed before encoding", intentID, ErrNotReleasable, st)
+	}
+	for range in.opts.MaxAttempts {
+		rec, err := in.Get(ctx, intentID)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if rec.BatchID != batch.ID {
+			return nil
+		}
+		err = in.kv.Delete(ctx, messages.SubjectToken(intentID), jetstream.LastRevision(rec.Revision))
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("state: releasing intent %s from batch %s: %w", intentID, batch.ID, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("state: intent %s: %w", intentID, ErrConflict)
+}
+
+// A StatusUpdate is one payment status for [Intents.SetStatus].
+type StatusUpdate struct {
+	BatchID string            // the batch the status report is about (pain.002 OrgnlMsgId)
+	Status  messages.TxStatus // the transaction status
+	Final   bool              // the status will not change any more
+	Reasons string            // summary of the status reasons
+	At      time.Time         // time of the report; zero means now
+}
+
+// SetStatus records the latest payment status of an intent, monotonically,
+// with a compare-and-set on the revision (re-read and re-decided on a
+// conflict). It returns the record kept and whether it changed:
+//
+//   - the same status again (a redelivery) changes nothing, without error;
+//   - a final status is never replaced: anything else after it is ignored
+//     and reported with a [*StaleStatusError];
+//   - a non-final status from a report older than the recorded one is
+//     ignored and reported the same way;
+//   - a final status replaces any non-final one, whatever its time.
+//
+// Errors also: [ErrNotFound] for an intent no batch claimed, [ErrWrongBatch]
+// when u.BatchID is not the batch that claimed it.
+func (in *Intents) SetStatus(ctx context.Context, intentID string, u StatusUpdate) (*Intent, bool, error) {
+	if u.Status == "" {
+		return nil, false, fmt.Errorf("state: intent %s: empty status", intentID)
+	}
+	if u.At.IsZero() {
+		u.At = in.opts.Now()
+	}
+	u.At = u.At.UTC()
+	key := messages.SubjectToken(intentID)
+	for range in.opts.MaxAttempts {
+		cur, err := in.Get(ctx, intentID)
+		if err != nil {
+			return nil, false, err
+		}
+		if cur.BatchID != u.BatchID {
+			return cur, false, fmt.Errorf("state: intent %s: status %s for batch %s: %w %s", intentID, u.Status, u.BatchID, ErrWrongBatch, cur.BatchID)
+		}
+		same := cur.Status == u.Status && cur.Final == u.Final && cur.Reasons == u.Reasons
+		switch {
+		case same:
+			return cur, false, nil
+		case cur.Final, !u.Final && u.At.Before(cur.StatusAt):
+			return cur, false, &StaleStatusError{IntentID: intentID, Got: u.Status, Current: cur}
+		}
+		next := *cur
+		next.Status, next.Final, next.Reasons, next.StatusAt = u.Status, u.Final, u.Reasons, u.At
+		next.UpdatedAt = in.opts.Now().UTC()
+		data, err := json.Marshal(&next)
+		if err != nil {
+			return nil, false, fmt.Errorf("state: encoding intent %s: %w", intentID, err)
+		}
+		rev, err := in.kv.Update(ctx, key, data, cur.Revision)
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			continue
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("state: writing status of intent %s: %w", intentID, err)
+		}
+		next.Revision = rev
+		return &next, true, nil
+	}
+	return nil, false, fmt.Errorf("state: intent %s: %w", intentID, ErrConflict)
+}

@@ -71,6 +71,9 @@ var bucketDescriptions = map[string]string{
 	messages.BucketCursors: "isogate last statement fetched per account and message type",
 }
 
+// dlqDuplicateWindow is how long the DLQ stream remembers dead-letter ids.
+const dlqDuplicateWindow = 24 * time.Hour
+
 // Streams returns the stream configurations Apply creates.
 func Streams(o Options) []jetstream.StreamConfig {
 	out := make([]jetstream.StreamConfig, 0, len(messages.Streams))
@@ -88,8 +91,14 @@ func Streams(o Options) []jetstream.StreamConfig {
 			// intent's subject without a consumer.
 			AllowDirect: true,
 		}
-		if s.Name == "PAYMENTS" {
+		switch s.Name {
+		case "PAYMENTS":
 			cfg.Duplicates = o.DuplicateWindow
+		case "DLQ":
+			// A dead letter's Nats-Msg-Id is <stream>:<seq>:<worker>: a
+			// worker that crashes between storing it and acking the
+			// original stores no second copy within this window.
+			cfg.Duplicates = dlqDuplicateWindow
 		}
 		out = append(out, cfg)
 	}

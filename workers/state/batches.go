@@ -112,6 +112,11 @@ type Batch struct {
 	Archive *Object `json:"archive,omitempty"`
 	// Receipt is the bank's answer to the accepted upload.
 	Receipt *Receipt `json:"receipt,omitempty"`
+	// Upload is the file exactly as uploaded when the channel prepares
+	// files before sending them (signs them, say): the submitter archives
+	// and records it before the first upload, and every upload sends these
+	// bytes. Nil means Archive is uploaded as it is.
+	Upload *Object `json:"upload,omitempty"`
 	// Attempts counts the uploads tried: the times the batch entered
 	// submitting. Transition keeps it.
 	Attempts int `json:"attempts"`

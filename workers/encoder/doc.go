@@ -1,0 +1,57 @@
+// Package encoder is the worker that turns payment intents into pain.001
+// batches: it reads pay.intent.* (stream PAYMENTS, durable consumer
+// "encoder"), validates each intent against its bank profile, groups the
+// valid ones by debtor account + currency + execution date + profile,
+// encodes each group as one pain.001 file, archives it, records the batch
+// and publishes pay.batch.encoded — and only then acks the intents.
+//
+// # Outcomes of one intent
+//
+//	body not a JSON object, no id, wrong type/version,
+//	  or an id other than its subject's          Permanent: dead letter on dlq.encoder
+//	invalid fields, profile rules, unknown profile pay.intent.rejected.<id> (Nats-Msg-Id "rejected:"+id), ack
+//	id already claimed by an encoded batch         make sure that batch's pay.batch.encoded exists, ack
+//	id claimed by a batch still open and stale     Abandon that batch, Release, batch the intent again
+//	id claimed by a batch open and fresh           error: redelivered after the backoff
+//	id already rejected                            ack (the id is spent: one terminal event per intent)
+//	valid, new                                     wait for its batch to be encoded, then ack
+//
+// An invalid intent whose id is claimed by a batch is never rejected: that
+// id is being paid, and the invalid copy is acked as a duplicate. A replay
+// (`isogate dlq replay`, header Isogate-Replay-Of) follows the same rules,
+// so replaying an intent whose id is already batched or rejected is a
+// no-op, while a replay whose id only a dead batch claimed is batched. Two
+// copies of one id delivered to one encoder at once share one outcome.
+//
+// # The flush of one batch
+//
+// Each step is durable before the next, so a crash between any two leaves
+// a state the next run completes (see flush.go for the analysis):
+//
+//  1. create the batch record, state open, with its intent ids;
+//  2. claim every intent for it (KV create-only);
+//  3. EncodePain001 with MsgId = batch id;
+//  4. archive the XML (content-addressed);
+//  5. Transition open → encoded with archive, nb_of_txs, ctrl_sum
+//     (a compare-and-set that races [state.Batches.Abandon]: exactly one wins);
+//  6. publish pay.batch.encoded, Nats-Msg-Id = batch id;
+//  7. let every intent's handler return nil (the runtime acks).
+//
+// The handler of an intent blocks until its batch is flushed, so the
+// consumer must let a whole batch be in flight at once: see
+// [Handler.Worker] for the consumer spec. [Handler.Recover] is the start-up
+// sweep (and safe at any time): stale open batches are abandoned and their
+// intents released; encoded batches get their pay.batch.encoded again when
+// it is missing.
+//
+// # Wiring (internal/app)
+//
+//	batches, intents, err := state.New(ctx, js, state.Options{Worker: encoder.Name})
+//	arch, err := archive.Open(ctx, js)
+//	enc, err := encoder.New(encoder.Config{}, encoder.Deps{JS: js, Batches: batches,
+//		Intents: intents, Archive: arch, Profiles: g.Profiles, Logger: log, Registerer: g.Registry})
+//	_, err = enc.Recover(ctx)          // before the router runs
+//	router, err := workers.NewRouter(workers.RouterConfig{JS: js, Workers: []workers.Worker{enc.Worker()}, ...})
+//	err = router.Run(ctx)
+//	enc.Close()                        // after the router stopped
+package encoder

@@ -1,0 +1,402 @@
+package encoder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/isogate/isogate/messages"
+	"github.com/isogate/isogate/workers"
+	"github.com/isogate/isogate/workers/archive"
+	"github.com/isogate/isogate/workers/state"
+	"github.com/isogate/isogate/xmlcodec"
+)
+
+// Name is the worker's name: its consumer, log label and dlq.encoder.
+const Name = "encoder"
+
+// Defaults.
+const (
+	DefaultWait             = 2 * time.Second
+	DefaultProfile          = "ekase"
+	DefaultFetchBatch       = 256
+	DefaultClaimParallelism = 16
+	// DefaultMaxConcurrency caps the default Concurrency (the largest
+	// profile file limit): a profile allowing bigger files still gets its
+	// batches closed by Wait.
+	DefaultMaxConcurrency = 10000
+)
+
+// Crash points passed to [Config.Crash], in flush order.
+const (
+	CrashCreated      = "created"      // batch record stored, open
+	CrashClaimed      = "claimed"      // every intent claimed for it
+	CrashArchived     = "archived"     // pain.001 in the archive
+	CrashTransitioned = "transitioned" // batch moved to encoded
+	CrashPublished    = "published"    // pay.batch.encoded stored
+	CrashAcking       = "acking"       // about to let the handlers return nil
+)
+
+// Config configures the encoder. The zero value is usable.
+type Config struct {
+	// DefaultProfile is the profile of an intent without one. Default: ekase.
+	DefaultProfile string
+	// Wait closes a batch this long after its first intent, when it has not
+	// reached its profile's Limits.MaxTxPerFile before. Default: 2s.
+	Wait time.Duration
+	// AckWait of the consumer (heartbeats keep a waiting intent alive).
+	// Default: [workers.DefaultAckWait] (30s). Must exceed Wait.
+	AckWait time.Duration
+	// StaleAfter is the age from which an open batch is taken for
+	// abandoned by a dead encoder: a live flush creates its record and
+	// encodes it within milliseconds. Default: 2×Wait + AckWait.
+	StaleAfter time.Duration
+	// Concurrency is how many intents may wait for their batch at once (the
+	// consumer's handler slots). Default: the largest Limits.MaxTxPerFile
+	// of the known profiles, at most DefaultMaxConcurrency.
+	Concurrency int
+	// FetchBatch caps one pull request. Default: 256.
+	FetchBatch int
+	// MaxDeliver and Backoff are passed to the consumer (runtime defaults
+	// when zero or nil).
+	MaxDeliver int
+	Backoff    []time.Duration
+	// ClaimParallelism bounds the concurrent KV claims of one flush.
+	// Default: 16.
+	ClaimParallelism int
+	// FlushTimeout bounds one flush. Default: AckWait.
+	FlushTimeout time.Duration
+	// Crash, when set, is called at each crash point of a flush (Crash*
+	// constants). Tests use it to stop a flush where a kill -9 could.
+	Crash func(point string)
+}
+
+func (c *Config) setDefaults() {
+	if c.DefaultProfile == "" {
+		c.DefaultProfile = DefaultProfile
+	}
+	if c.Wait == 0 {
+		c.Wait = DefaultWait
+	}
+	if c.AckWait == 0 {
+		c.AckWait = workers.DefaultAckWait
+	}
+	if c.StaleAfter == 0 {
+		c.StaleAfter = 2*c.Wait + c.AckWait
+	}
+	if c.FetchBatch == 0 {
+		c.FetchBatch = DefaultFetchBatch
+	}
+	if c.ClaimParallelism == 0 {
+		c.ClaimParallelism = DefaultClaimParallelism
+	}
+	if c.FlushTimeout == 0 {
+		c.FlushTimeout = c.AckWait
+	}
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Wait < 0 || c.AckWait < 0 || c.StaleAfter < 0 || c.FlushTimeout < 0 {
+		errs = append(errs, errors.New("durations must not be negative"))
+	}
+	if c.AckWait > 0 && c.Wait >= c.AckWait {
+		errs = append(errs, fmt.Errorf("wait %s must be shorter than ack wait %s", c.Wait, c.AckWait))
+	}
+	if c.StaleAfter > 0 && c.StaleAfter < c.Wait+c.AckWait {
+		errs = append(errs, fmt.Errorf("stale after %s must be at least wait + ack wait (%s)", c.StaleAfter, c.Wait+c.AckWait))
+	}
+	if c.Concurrency < 0 || c.FetchBatch < 0 || c.ClaimParallelism < 0 || c.MaxDeliver < 0 {
+		errs = append(errs, errors.New("counts must not be negative"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("encoder: config: %w", err)
+	}
+	return nil
+}
+
+// Deps are what the encoder works with.
+type Deps struct {
+	JS        jetstream.JetStream // required
+	Publisher *workers.Publisher  // default: workers.NewPublisher(JS, 0)
+	Batches   *state.Batches      // required
+	Intents   *state.Intents      // required
+	Archive   *archive.Archive    // required
+	// Profiles resolves profile names. Default: the built-in profiles.
+	Profiles *xmlcodec.ProfileSet
+	// Logger for flush outcomes (handler errors are logged by the router).
+	// Default: discard.
+	Logger *slog.Logger
+	// Registerer receives isogate_encoder_* metrics. Default: none.
+	Registerer prometheus.Registerer
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+}
+
+// Handler is the encoder. Create it with [New], register [Handler.Worker]
+// with the router, call [Handler.Recover] before the router runs and
+// [Handler.Close] after it stopped.
+type Handler struct {
+	cfg      Config
+	js       jetstream.JetStream
+	pub      *workers.Publisher
+	batches  *state.Batches
+	intents  *state.Intents
+	archive  *archive.Archive
+	profiles map[string]*xmlcodec.Profile
+	names    []string
+	log      *slog.Logger
+	now      func() time.Time
+	m        *metrics
+
+	// base is the context of every flush; Close cancels it.
+	base   context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	groups   map[groupKey]*pending // batches collecting intents
+	inflight map[string]*item      // intent id → its item, collecting or flushing
+	flushes  sync.WaitGroup
+
+	streamMu sync.Mutex
+	stream   jetstream.Stream
+	// announced remembers batches whose pay.batch.encoded is known to be
+	// stored, so a burst of redeliveries reads the stream once per batch.
+	announced announcedSet
+}
+
+// New returns an encoder. It resolves every profile of deps.Profiles now,
+// so a broken profile fails here, not mid-payment.
+func New(cfg Config, deps Deps) (*Handler, error) {
+	cfg.setDefaults()
+	var errs []error
+	if deps.JS == nil {
+		errs = append(errs, errors.New("deps: JS is required"))
+	}
+	if deps.Batches == nil || deps.Intents == nil {
+		errs = append(errs, errors.New("deps: Batches and Intents are required"))
+	}
+	if deps.Archive == nil {
+		errs = append(errs, errors.New("deps: Archive is required"))
+	}
+	if deps.Profiles == nil {
+		ps, err := xmlcodec.NewProfileSet("")
+		if err != nil {
+			errs = append(errs, err)
+		}
+		deps.Profiles = ps
+	}
+	profiles := map[string]*xmlcodec.Profile{}
+	largest := 0
+	if deps.Profiles != nil {
+		for _, name := range deps.Profiles.Names() {
+			p, err := deps.Profiles.Lookup(name)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("profile %s: %w", name, err))
+				continue
+			}
+			profiles[name] = p
+			largest = max(largest, p.Limits.MaxTxPerFile)
+		}
+	}
+	if _, ok := profiles[cfg.DefaultProfile]; !ok && len(profiles) > 0 {
+		errs = append(errs, fmt.Errorf("default profile %q is unknown", cfg.DefaultProfile))
+	}
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = min(max(largest, 1), DefaultMaxConcurrency)
+	}
+	if err := cfg.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("encoder: %w", err)
+	}
+	if deps.Publisher == nil {
+		deps.Publisher = workers.NewPublisher(deps.JS, 0)
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	m, err := newMetrics(deps.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("encoder: registering metrics: %w", err)
+	}
+	names := make([]string, 0, len(profiles))
+	for n := range profiles {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	base, cancel := context.WithCancel(context.Background())
+	return &Handler{
+		cfg: cfg, js: deps.JS, pub: deps.Publisher,
+		batches: deps.Batches.WithWorker(Name), intents: deps.Intents, archive: deps.Archive,
+		profiles: profiles, names: names,
+		log: deps.Logger.With(slog.String("worker", Name)), now: deps.Now, m: m,
+		base: base, cancel: cancel,
+		groups: map[groupKey]*pending{}, inflight: map[string]*item{},
+	}, nil
+}
+
+// Worker returns the encoder for [workers.NewRouter].
+//
+// The consumer spec follows from the handler blocking until its batch is
+// encoded: a batch of n intents needs n messages delivered and unacked at
+// once, so Concurrency (handler slots) is the largest profile file limit
+// (capped) and MaxAckPending leaves room above it for intents waiting for a
+// delayed redelivery, which also count as pending. FetchBatch is large so
+// a burst fills a batch in few pull requests. AckWait only bounds how long
+// a dead encoder holds its intents: while a handler waits, the runtime's
+// InProgress heartbeats (every AckWait/3) keep the server from redelivering.
+func (h *Handler) Worker() workers.Worker {
+	return workers.Worker{
+		Name: Name,
+		Consumer: workers.ConsumerSpec{
+			Name:           Name,
+			Stream:         messages.StreamPayments,
+			FilterSubjects: []string{messages.SubjectIntents},
+			AckWait:        h.cfg.AckWait,
+			MaxDeliver:     h.cfg.MaxDeliver,
+			MaxAckPending:  h.cfg.Concurrency + max(h.cfg.Concurrency/10, 100),
+			Backoff:        h.cfg.Backoff,
+			Concurrency:    h.cfg.Concurrency,
+			FetchBatch:     h.cfg.FetchBatch,
+		},
+		Handler: h.Handle,
+	}
+}
+
+// Close cancels the flushes still running (after the router stopped, only
+// those it abandoned at its drain timeout) and waits for them. Their
+// intents are redelivered and find the half-made batch (see Recover).
+func (h *Handler) Close() error {
+	h.cancel()
+	h.flushes.Wait()
+	return nil
+}
+
+// profile returns the profile called name ("" for the default).
+func (h *Handler) profile(name string) (*xmlcodec.Profile, string, bool) {
+	if name == "" {
+		name = h.cfg.DefaultProfile
+	}
+	p, ok := h.profiles[name]
+	return p, name, ok
+}
+
+func (h *Handler) crash(point string) {
+	if h.cfg.Crash != nil {
+		h.cfg.Crash(point)
+	}
+}
+
+// Handle handles one pay.intent message; see the package documentation for
+// its outcomes. It returns nil only once the intent is in an encoded batch
+// whose pay.batch.encoded is stored, or its rejection is stored, or it is a
+// duplicate of an id that is.
+func (h *Handler) Handle(msg *message.Message) error {
+	ctx := msg.Context()
+	subject := msg.Metadata.Get(workers.MetaSubject)
+	in, perr := messages.ParseIntent(msg.Payload)
+	var jerr *messages.JSONError
+	if errors.As(perr, &jerr) {
+		return workers.Permanent(fmt.Errorf("encoder: intent on %s: %w", subject, perr))
+	}
+	reasons := messages.RejectionErrors(perr)
+	if in.ID == "" {
+		return workers.Permanent(fmt.Errorf("encoder: intent on %s has no readable id: %w", subject, perr))
+	}
+	workers.SetIDs(msg, in.ID, "")
+	for _, r := range reasons {
+		if r.Field == "type" || r.Field == "version" {
+			return workers.Permanent(fmt.Errorf("encoder: intent %s on %s is not a pay.intent this gateway reads: %w", in.ID, subject, perr))
+		}
+	}
+	if subject != "" {
+		if id, err := messages.LastToken(subject); err != nil || id != in.ID {
+			return workers.Permanent(fmt.Errorf("encoder: intent %q published on %s: the subject must be %s", in.ID, subject, messages.IntentSubject(in.ID)))
+		}
+	}
+
+	prof, profName, ok := h.profile(in.Profile)
+	var pay xmlcodec.Payment
+	switch {
+	case !ok:
+		reasons = append(reasons, messages.FieldError{Field: "profile",
+			Reason: fmt.Sprintf("unknown profile %q (known: %s)", profName, strings.Join(h.names, ", "))})
+	default:
+		var err error
+		pay, err = validate(prof, in)
+		reasons = mergeReasons(reasons, err)
+	}
+	if len(reasons) > 0 {
+		return h.reject(ctx, in.ID, msg.Payload, reasons)
+	}
+
+	// A copy of this id already waiting here shares its outcome.
+	if it := h.lookup(in.ID); it != nil {
+		return h.wait(ctx, it, false)
+	}
+	// Known ids are settled without waiting for a batch.
+	known, err := h.known(ctx, in.ID)
+	if err != nil || known {
+		if known {
+			h.m.duplicates.Inc()
+		}
+		return err
+	}
+	it, owner := h.add(in, msg.Payload, pay, prof, profName)
+	return h.wait(ctx, it, owner)
+}
+
+// wait blocks until the item's batch is flushed or ctx ends. The owner
+// (the delivery that added the item) takes it out of a batch still
+// collecting when it stops waiting.
+func (h *Handler) wait(ctx context.Context, it *item, owner bool) error {
+	select {
+	case <-it.done:
+		return it.err
+	case <-ctx.Done():
+		if owner {
+			h.withdraw(it, ctx.Err())
+		}
+		return fmt.Errorf("encoder: intent %s: stopped waiting for its batch: %w", it.intent.ID, ctx.Err())
+	}
+}
+
+// known reports whether intent id needs no batch: it is claimed by a batch
+// that took it for good (encoded or later; its pay.batch.encoded is made
+// sure of), or it was rejected before. A claim by a stale or failed batch
+// is released here and the intent is new again; a claim by a batch another
+// encoder is still flushing is an error, so the intent comes back later.
+func (h *Handler) known(ctx context.Context, id string) (bool, error) {
+	rec, err := h.intents.Get(ctx, id)
+	switch {
+	case errors.Is(err, state.ErrNotFound):
+	case err != nil:
+		return false, err
+	default:
+		free, err := h.settleClaim(ctx, id, rec.BatchID)
+		if err != nil || !free {
+			return !free && err == nil, err
+		}
+	}
+	rejected, err := h.stored(ctx, messages.IntentRejectedSubject(id))
+	if err != nil {
+		return false, err
+	}
+	return rejected, nil
+}

@@ -1,0 +1,455 @@
+package encoder
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/big"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/isogate/isogate/messages"
+	"github.com/isogate/isogate/workers/archive"
+	"github.com/isogate/isogate/workers/state"
+	"github.com/isogate/isogate/xmlcodec"
+)
+
+// groupKey is what the intents of one batch share: debtor account,
+// currency, execution date and profile.
+type groupKey struct {
+	profile, iban, currency, date string
+}
+
+// An item is one intent waiting for its batch. Copies of the same id
+// delivered meanwhile wait on the same item.
+type item struct {
+	intent  messages.PaymentIntent
+	raw     []byte
+	minor   *big.Int // amount in minor units
+	batch   *pending // the batch collecting it
+	done    chan struct{}
+	err     error // the outcome, once done is closed
+	settled bool
+}
+
+func (it *item) finish(err error) {
+	if it.settled {
+		return
+	}
+	it.err, it.settled = err, true
+}
+
+// pending is a batch collecting intents.
+type pending struct {
+	key     groupKey
+	profile *xmlcodec.Profile
+	items   []*item
+	sum     big.Int
+	timer   *time.Timer
+	closed  bool
+}
+
+// lookup returns the item of intent id waiting here, or nil.
+func (h *Handler) lookup(id string) *item {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.inflight[id]
+}
+
+// add puts an intent in the batch of its group, opening one (and its Wait
+// timer) when there is none, and closes the batch when it reaches the
+// profile's file limit, or first when the intent would take its CtrlSum
+// past 18 digits. owner is false when a copy of the id got here first.
+func (h *Handler) add(in messages.PaymentIntent, raw []byte, pay xmlcodec.Payment, prof *xmlcodec.Profile, profName string) (it *item, owner bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if it := h.inflight[in.ID]; it != nil {
+		return it, false
+	}
+	it = &item{intent: in, raw: raw, minor: minorUnits(pay.Amount), done: make(chan struct{})}
+	key := groupKey{profile: profName, iban: in.Debtor.IBAN, currency: in.Currency, date: in.ExecutionDate}
+	p := h.groups[key]
+	if p != nil && new(big.Int).Add(&p.sum, it.minor).Cmp(maxCtrlSum) >= 0 {
+		h.closeLocked(p)
+		p = nil
+	}
+	if p == nil {
+		p = &pending{key: key, profile: prof}
+		h.groups[key] = p
+		p.timer = time.AfterFunc(h.cfg.Wait, func() {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.closeLocked(p)
+		})
+	}
+	p.items = append(p.items, it)
+	p.sum.Add(&p.sum, it.minor)
+	it.batch = p
+	h.inflight[in.ID] = it
+	if len(p.items) >= prof.Limits.MaxTxPerFile {
+		h.closeLocked(p)
+	}
+	return it, true
+}
+
+// withdraw takes an item out of a batch still collecting (its handler
+// stopped waiting); copies waiting on it get the same error. An item whose
+// batch is flushing stays: the flush decides, and the redelivery finds the
+// outcome in KV.
+func (h *Handler) withdraw(it *item, cause error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p := it.batch
+	if p == nil || p.closed {
+		return
+	}
+	if i := slices.Index(p.items, it); i >= 0 {
+		p.items = slices.Delete(p.items, i, i+1)
+		p.sum.Sub(&p.sum, it.minor)
+	}
+	if h.inflight[it.intent.ID] == it {
+		delete(h.inflight, it.intent.ID)
+	}
+	it.finish(cause)
+	close(it.done)
+}
+
+// closeLocked ends collection for p and starts its flush. h.mu is held.
+func (h *Handler) closeLocked(p *pending) {
+	if p.closed {
+		return
+	}
+	p.closed = true
+	p.timer.Stop()
+	if h.groups[p.key] == p {
+		delete(h.groups, p.key)
+	}
+	if len(p.items) == 0 {
+		return
+	}
+	items := slices.Clone(p.items)
+	h.flushes.Add(1)
+	go h.flush(p.profile, p.key, items)
+}
+
+// flush encodes one batch and then releases every waiting handler with
+// its intent's outcome.
+func (h *Handler) flush(prof *xmlcodec.Profile, key groupKey, items []*item) {
+	defer h.flushes.Done()
+	ctx, cancel := context.WithTimeout(h.base, h.cfg.FlushTimeout)
+	defer cancel()
+	rest := items
+	for attempt := 1; len(rest) > 0; attempt++ {
+		if attempt > 3 {
+			fail(rest, fmt.Errorf("encoder: no batch could be made for these intents after %d attempts", attempt-1))
+			break
+		}
+		rest = h.flushOnce(ctx, prof, key, rest)
+	}
+	h.mu.Lock()
+	for _, it := range items {
+		if h.inflight[it.intent.ID] == it {
+			delete(h.inflight, it.intent.ID)
+		}
+	}
+	h.mu.Unlock()
+	for _, it := range items {
+		it.finish(errors.New("encoder: flush ended without an outcome")) // never expected
+		close(it.done)
+	}
+}
+
+func fail(items []*item, err error) {
+	for _, it := range items {
+		it.finish(err)
+	}
+}
+
+// flushOnce makes one batch of items. It settles each item's outcome,
+// except those it returns: intents to try again in a new batch (after the
+// batch was given up because of another intent's validation failure).
+//
+// Crash analysis — the state a kill -9 after each step leaves, and how the
+// next run completes it. The intents are unacked throughout, so JetStream
+// redelivers them after AckWait; Recover sweeps at start.
+//
+//   - after Create: an open batch nobody claimed for. Redelivered intents
+//     are unclaimed and go into a new batch; Recover abandons the orphan
+//     once it is stale.
+//   - after the claims: an open batch holding claims. A redelivered intent
+//     finds its claim; the batch is open, so once it is older than
+//     StaleAfter (no live flush takes that long) the intent's handler or
+//     Recover abandons it — a compare-and-set that a still-running flush's
+//     open → encoded would have beaten — releases the claim, and batches
+//     the intent again. Nothing was archived under that id.
+//   - after the archive: as after the claims; the archived file of an
+//     abandoned batch stays in the archive, never referenced by an encoded
+//     batch, so it is never sent.
+//   - after the transition: the batch is encoded, its claims stand, so
+//     every intent is in exactly this batch for good. Redelivered intents
+//     find it encoded and publish pay.batch.encoded from the record
+//     (ensureEncoded: only when the stream lacks it), then ack; Recover does
+//     the same for every encoded batch.
+//   - after the publish, before the acks: the same, and the event is found
+//     in the stream, so nothing is published twice.
+func (h *Handler) flushOnce(ctx context.Context, prof *xmlcodec.Profile, key groupKey, items []*item) (retry []*item) {
+	id, err := newBatchID(h.now())
+	if err != nil {
+		fail(items, err)
+		return nil
+	}
+	ids := make([]string, len(items))
+	for i, it := range items {
+		ids[i] = it.intent.ID
+	}
+	// 1. The record first, open, listing the intents: a claim must always
+	// point at a record on which a later run can decide (Abandon is a
+	// compare-and-set on it), and the list lets Recover release them.
+	b, err := h.batches.Create(ctx, state.Batch{
+		ID: id, State: state.Open, Profile: key.profile, Message: prof.Messages.Pain001,
+		DebtorIBAN: key.iban, Currency: key.currency, ExecutionDate: key.date, IntentIDs: ids,
+	})
+	if errors.Is(err, state.ErrExists) {
+		return items // an id collision: try another
+	}
+	if err != nil {
+		// Nothing claimed: at worst an orphan open record, swept when stale.
+		fail(items, err)
+		return nil
+	}
+	h.crash(CrashCreated)
+
+	// 2. Claims: the create-only write that makes an intent this batch's
+	// for good once the batch is encoded. Only intents whose claim is
+	// certain go into the file; any claim with an unknown outcome gives up
+	// the whole batch (Abandon), so no claim can point at an encoded batch
+	// that does not hold its intent.
+	claimed, err := h.claimAll(ctx, b.ID, items)
+	if err != nil {
+		h.giveUp(ctx, b, items, err)
+		return nil
+	}
+	h.crash(CrashClaimed)
+	if len(claimed) == 0 {
+		h.giveUp(ctx, b, nil, nil)
+		return nil
+	}
+
+	// 3. Encode, MsgId = batch id, CreDtTm = the record's creation time (so
+	// the event can be rebuilt from the record).
+	pays := make([]xmlcodec.Payment, len(claimed))
+	for i, it := range claimed {
+		pays[i] = toPayment(it.intent)
+	}
+	res, err := prof.EncodePain001(xmlcodec.Pain001Request{MsgID: b.ID, Now: func() time.Time { return b.CreatedAt }, Payments: pays})
+	var ve xmlcodec.ValidationErrors
+	if errors.As(err, &ve) {
+		return h.rejectInBatch(ctx, b, claimed, ve)
+	}
+	if err == nil && len(res.Files) != 1 {
+		err = fmt.Errorf("encoder: batch %s encoded into %d files, want 1", b.ID, len(res.Files))
+	}
+	if err != nil {
+		h.giveUp(ctx, b, claimed, err)
+		return nil
+	}
+	f := res.Files[0]
+
+	// 4. Archive before the batch says encoded: an encoded batch always has
+	// its bytes, which the submitter uploads as they are.
+	obj, err := h.archive.Put(ctx, f.Data, map[string]string{
+		archive.MetaKind: prof.Messages.Pain001, archive.MetaBatchID: b.ID, archive.MetaMsgID: f.MsgID,
+	})
+	if err != nil {
+		h.giveUp(ctx, b, claimed, err)
+		return nil
+	}
+	h.crash(CrashArchived)
+
+	// 5. open → encoded, compare-and-set: from here the intents belong to
+	// this file for good, and Abandon refuses the batch.
+	enc, err := h.batches.Transition(ctx, b.ID, state.Encoded, "pain.001 encoded and archived", func(x *state.Batch) error {
+		x.IntentIDs = f.PaymentIDs
+		x.NbOfTxs = f.NbOfTxs
+		x.CtrlSum = f.CtrlSum
+		x.Archive = &state.Object{Name: obj.Name, SHA256: obj.SHA256, Size: obj.Size}
+		return nil
+	})
+	if err != nil {
+		// Unknown whether it was written: giveUp's Abandon decides. If the
+		// batch is encoded after all, the redeliveries announce it.
+		h.giveUp(ctx, b, claimed, err)
+		return nil
+	}
+	h.crash(CrashTransitioned)
+
+	// 6. The event, Nats-Msg-Id = batch id. On failure the batch stays
+	// encoded and the redelivered intents publish it (ensureEncoded).
+	if _, err := h.pub.PublishEvent(ctx, h.encodedEvent(enc), enc.ID); err != nil {
+		fail(claimed, err)
+		return nil
+	}
+	h.announce(enc.ID)
+	h.crash(CrashPublished)
+	h.m.batchSize.Observe(float64(len(claimed)))
+	h.log.InfoContext(ctx, "batch encoded", "batch_id", enc.ID, "profile", enc.Profile, "nb_of_txs", enc.NbOfTxs,
+		"ctrl_sum", enc.CtrlSum, "debtor_iban", messages.MaskIBAN(enc.DebtorIBAN), "execution_date", enc.ExecutionDate)
+
+	// 7. Only now may the intents be acked.
+	h.crash(CrashAcking)
+	fail(claimed, nil)
+	return nil
+}
+
+// claimAll claims every item for batch id, a few at a time. It returns the
+// items now certainly claimed for it and settles the others (a duplicate
+// of a batch that has the id: nil, acked; a batch still being flushed
+// elsewhere: an error, retried). An error means some claim's outcome is
+// unknown.
+func (h *Handler) claimAll(ctx context.Context, batchID string, items []*item) ([]*item, error) {
+	ok := make([]bool, len(items))
+	errs := make([]error, len(items))
+	sem := make(chan struct{}, h.cfg.ClaimParallelism)
+	var wg sync.WaitGroup
+	for i, it := range items {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			ok[i], errs[i] = h.claimOne(ctx, batchID, it)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	var claimed []*item
+	for i, it := range items {
+		if ok[i] {
+			claimed = append(claimed, it)
+		}
+	}
+	return claimed, nil
+}
+
+// claimOne claims one intent. false with a nil error: the intent is not
+// (and never was) claimed for batchID, and its outcome is settled.
+func (h *Handler) claimOne(ctx context.Context, batchID string, it *item) (bool, error) {
+	id := it.intent.ID
+	for range 3 {
+		rec, mine, err := h.intents.Claim(ctx, id, batchID)
+		if err != nil {
+			return false, err
+		}
+		if mine {
+			return true, nil
+		}
+		free, err := h.settleClaim(ctx, id, rec.BatchID)
+		if err != nil {
+			it.finish(err)
+			return false, nil
+		}
+		if !free {
+			h.m.duplicates.Inc()
+			it.finish(nil)
+			return false, nil
+		}
+	}
+	it.finish(fmt.Errorf("encoder: intent %s: its claim keeps changing: %w", id, state.ErrConflict))
+	return false, nil
+}
+
+// rejectInBatch handles validation errors EncodePain001 found in the
+// batch, which the per-intent check let through. The batch is given up
+// and its claims released (only a failed batch may release them), the
+// payments named are rejected, and the others are returned to go into a
+// new batch. Errors about the batch as a whole fail every intent.
+func (h *Handler) rejectInBatch(ctx context.Context, b *state.Batch, claimed []*item, ve xmlcodec.ValidationErrors) []*item {
+	bad := map[string][]messages.FieldError{}
+	for _, fe := range ve {
+		if fe.Index < 0 || fe.ID == "" {
+			h.giveUp(ctx, b, claimed, fmt.Errorf("encoder: batch %s: %w", b.ID, ve))
+			return nil
+		}
+		bad[fe.ID] = append(bad[fe.ID], messages.FieldError{Field: fe.Field, Reason: fe.Reason})
+	}
+	if err := h.abandon(ctx, b, "validation failed: "+ve.Error()); err != nil {
+		fail(claimed, err)
+		return nil
+	}
+	var rest []*item
+	for _, it := range claimed {
+		if reasons, ok := bad[it.intent.ID]; ok {
+			it.finish(h.reject(ctx, it.intent.ID, it.raw, reasons))
+			continue
+		}
+		rest = append(rest, it)
+	}
+	return rest
+}
+
+// giveUp abandons batch b after a failed flush and releases its claims, so
+// that the intents' redelivery batches them again at once instead of
+// waiting for b to go stale; then it fails items with cause (nil: the
+// items are settled already). It works on a fresh context: the flush's own
+// may be what ran out. If the abandon fails too, the batch stays open and
+// goes stale; if b turns out encoded, the redeliveries announce it.
+func (h *Handler) giveUp(ctx context.Context, b *state.Batch, items []*item, cause error) {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	reason := "flush failed"
+	if cause != nil {
+		reason += ": " + cause.Error()
+	} else {
+		reason = "no intent left to encode"
+	}
+	if err := h.abandon(actx, b, reason); err != nil && !errors.Is(err, state.ErrIllegalTransition) {
+		h.log.WarnContext(ctx, "abandoning a failed batch (it goes stale instead)", "batch_id", b.ID, "error", err.Error())
+	}
+	if cause != nil {
+		fail(items, cause)
+	}
+}
+
+// abandon moves open batch b to failed and releases every intent it
+// lists (Release ignores intents claimed by another batch).
+func (h *Handler) abandon(ctx context.Context, b *state.Batch, reason string) error {
+	if len(reason) > 512 {
+		reason = reason[:512] + "…"
+	}
+	failed, err := h.batches.Abandon(ctx, b.ID, reason)
+	if err != nil {
+		return err
+	}
+	h.m.abandoned.Inc()
+	errs := make([]error, len(b.IntentIDs))
+	sem := make(chan struct{}, h.cfg.ClaimParallelism)
+	var wg sync.WaitGroup
+	for i, id := range b.IntentIDs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = h.intents.Release(ctx, id, failed)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// newBatchID returns "B" + UTC time to the second + "-" + 8 random hex
+// digits: 24 characters (pain.001 MsgId allows 35), sortable by time,
+// unique in practice — and Create is create-only, so a collision is
+// detected and another id drawn.
+func newBatchID(now time.Time) (string, error) {
+	var r [4]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return "", fmt.Errorf("encoder: drawing a batch id: %w", err)
+	}
+	return "B" + now.UTC().Format("20060102150405") + "-" + hex.EncodeToString(r[:]), nil
+}

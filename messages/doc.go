@@ -9,7 +9,7 @@
 // Type* constants and [Version1]) and one Go struct here: [PaymentIntent],
 // [IntentRejected], [BatchEncoded], [BatchSubmitted], [BatchFailed],
 // [BatchInDoubt], [PaymentStatus], [PaymentSettled], [StatementEntry],
-// [StatementReport], [StatementGap], [DeadLetter], [CertExpiring],
+// [StatementReport], [StatementGap], [StatementUnmatched], [DeadLetter], [CertExpiring],
 // [CertRenewed] and [CertRenewalFailed]. Money is always a decimal string
 // plus an ISO 4217 currency, never a float. Payment events carry
 // "intent_id" (the intent id, which is also the pain.001 EndToEndId) and/or
@@ -34,8 +34,11 @@
 // token cannot hold, an injective base64 form ([SubjectToken]). Publishing
 // with [HeaderExpectedLastSubjectSeq] set to "0" then lets the stream refuse
 // a second intent with a known id forever, not only within the duplicate
-// window of [HeaderMsgID]. [Streams] and the Bucket* constants are plain
-// data the runtime turns into JetStream configuration.
+// window of [HeaderMsgID]. Statement entries do the same on
+// stmt.entry.<account>.<entry key> ([StatementEntrySubject]), and unmatched
+// entries on stmt.unmatched.<account>.<entry key>.<tx index>
+// ([StatementUnmatchedSubject]). [Streams] and the Bucket* constants are
+// plain data the runtime turns into JetStream configuration.
 //
 // # Schemas
 //

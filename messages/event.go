@@ -122,8 +122,8 @@ func (e PaymentSettled) EventSubject() string { return SettledSubject(e.IntentID
 // EventType returns "stmt.entry".
 func (StatementEntry) EventType() string { return TypeStatementEntry }
 
-// EventSubject returns [StatementEntrySubject] of the account.
-func (e StatementEntry) EventSubject() string { return StatementEntrySubject(e.Account) }
+// EventSubject returns [StatementEntrySubject] of the account and entry key.
+func (e StatementEntry) EventSubject() string { return StatementEntrySubject(e.Account, e.EntryKey) }
 
 // EventType returns "stmt.report".
 func (StatementReport) EventType() string { return TypeStatementReport }
@@ -136,6 +136,14 @@ func (StatementGap) EventType() string { return TypeStatementGap }
 
 // EventSubject returns [StatementGapSubject] of the account.
 func (e StatementGap) EventSubject() string { return StatementGapSubject(e.Account) }
+
+// EventType returns "stmt.unmatched".
+func (StatementUnmatched) EventType() string { return TypeStatementUnmatched }
+
+// EventSubject returns [StatementUnmatchedSubject] of the account, entry key and transaction.
+func (e StatementUnmatched) EventSubject() string {
+	return StatementUnmatchedSubject(e.Account, e.EntryKey, e.TxIndex)
+}
 
 // EventType returns "dlq.message".
 func (DeadLetter) EventType() string { return TypeDeadLetter }

@@ -8,20 +8,21 @@ import (
 // Event type names, the value of each event's "type" field. Every event of
 // this package is at [Version1].
 const (
-	TypeIntentRejected    = "pay.intent.rejected"
-	TypeBatchEncoded      = "pay.batch.encoded"
-	TypeBatchSubmitted    = "pay.batch.submitted"
-	TypeBatchFailed       = "pay.batch.failed"
-	TypeBatchInDoubt      = "pay.batch.in_doubt"
-	TypePaymentStatus     = "pay.status"
-	TypePaymentSettled    = "pay.settled"
-	TypeStatementEntry    = "stmt.entry"
-	TypeStatementReport   = "stmt.report"
-	TypeStatementGap      = "stmt.gap"
-	TypeDeadLetter        = "dlq.message"
-	TypeCertExpiring      = "ops.cert.expiring"
-	TypeCertRenewed       = "ops.cert.renewed"
-	TypeCertRenewalFailed = "ops.cert.renewal_failed"
+	TypeIntentRejected     = "pay.intent.rejected"
+	TypeBatchEncoded       = "pay.batch.encoded"
+	TypeBatchSubmitted     = "pay.batch.submitted"
+	TypeBatchFailed        = "pay.batch.failed"
+	TypeBatchInDoubt       = "pay.batch.in_doubt"
+	TypePaymentStatus      = "pay.status"
+	TypePaymentSettled     = "pay.settled"
+	TypeStatementEntry     = "stmt.entry"
+	TypeStatementReport    = "stmt.report"
+	TypeStatementGap       = "stmt.gap"
+	TypeStatementUnmatched = "stmt.unmatched"
+	TypeDeadLetter         = "dlq.message"
+	TypeCertExpiring       = "ops.cert.expiring"
+	TypeCertRenewed        = "ops.cert.renewed"
+	TypeCertRenewalFailed  = "ops.cert.renewal_failed"
 )
 
 // Rejection sources: which step refused an intent.
@@ -189,6 +190,7 @@ type PaymentSettled struct {
 	EntryRef       string      `json:"entry_ref,omitempty" schema:"maxLength=35"`
 	AcctSvcrRef    string      `json:"acct_svcr_ref,omitempty" schema:"maxLength=35"`
 	StatementMsgID string      `json:"statement_msg_id" schema:"minLength=1,maxLength=35"`
+	EntryKey       string      `json:"entry_key,omitempty" doc:"the de-duplication key of the stmt.entry that settled the intent"`
 	SettledAt      time.Time   `json:"settled_at"`
 }
 
@@ -202,28 +204,37 @@ const (
 	EntryInfo    EntryStatus = "INFO"
 )
 
-// StatementEntry is one entry (Ntry) of a camt.052/053/054 statement (event
-// "stmt.entry", on [StatementEntrySubject] of the account). Batch bookings
-// (BatchCount > 1) list their transactions.
+// StatementEntry is one transaction (TxDtls) of an entry (Ntry) of a
+// camt.052/053/054 statement, or the entry itself when it has no TxDtls
+// (event "stmt.entry", on [StatementEntrySubject] of the account and the
+// entry key). The entry's own fields (amount, status, dates, references)
+// are repeated in each transaction's event; Transactions holds that one
+// transaction (empty for an entry without TxDtls). EntryKey identifies the
+// booking for good: the statements worker publishes each key once, ever.
 type StatementEntry struct {
-	Type         string             `json:"type"`
-	Version      int                `json:"version"`
-	Message      string             `json:"message" schema:"minLength=1" doc:"ISO 20022 message id, such as camt.053.001.02"`
-	MsgID        string             `json:"msg_id" schema:"minLength=1,maxLength=35" doc:"GrpHdr/MsgId of the statement"`
-	ReportID     string             `json:"report_id" schema:"maxLength=35" doc:"Stmt/Id, Rpt/Id or Ntfctn/Id"`
-	Account      string             `json:"account" schema:"minLength=1,maxLength=34"`
-	EntryRef     string             `json:"entry_ref,omitempty" schema:"maxLength=35"`
-	AcctSvcrRef  string             `json:"acct_svcr_ref,omitempty" schema:"maxLength=35"`
-	Amount       string             `json:"amount" schema:"pattern=^(0|[1-9][0-9]*)(\\.[0-9]+)?$"`
-	Currency     string             `json:"currency" schema:"pattern=^[A-Z]{3}$"`
-	CreditDebit  CreditDebit        `json:"credit_debit" schema:"enum=CRDT|DBIT"`
-	Status       EntryStatus        `json:"status" schema:"minLength=1,maxLength=4"`
-	BookingDate  string             `json:"booking_date,omitempty" schema:"format=date,pattern=^[0-9]{4}-[0-9]{2}-[0-9]{2}$"`
-	ValueDate    string             `json:"value_date,omitempty" schema:"format=date,pattern=^[0-9]{4}-[0-9]{2}-[0-9]{2}$"`
-	Reversal     bool               `json:"reversal,omitempty"`
-	BankTxCode   string             `json:"bank_tx_code,omitempty" doc:"BkTxCd: Domn/Cd-Fmly/Cd-SubFmlyCd, or the proprietary code"`
-	BatchCount   int                `json:"batch_count,omitempty" schema:"minimum=0"`
-	Transactions []EntryTransaction `json:"transactions,omitempty"`
+	Type           string             `json:"type"`
+	Version        int                `json:"version"`
+	EntryKey       string             `json:"entry_key" schema:"minLength=1" doc:"de-duplication key: ref/<AcctSvcrRef>, e2e/<booking date>/<CRDT|DBIT>/<EndToEndId or TxId>, or hash/<content SHA-256>/<occurrence>; prefixed with <status>/ when not booked"`
+	TxIndex        int                `json:"tx_index" schema:"minimum=0" doc:"position of the TxDtls in the entry (1-based); 0 for an entry without TxDtls"`
+	TxCount        int                `json:"tx_count" schema:"minimum=0" doc:"number of TxDtls of the entry"`
+	Message        string             `json:"message" schema:"minLength=1" doc:"ISO 20022 message id, such as camt.053.001.02"`
+	MsgID          string             `json:"msg_id" schema:"minLength=1,maxLength=35" doc:"GrpHdr/MsgId of the statement"`
+	ReportID       string             `json:"report_id" schema:"maxLength=35" doc:"Stmt/Id, Rpt/Id or Ntfctn/Id"`
+	Account        string             `json:"account" schema:"minLength=1,maxLength=34"`
+	EntryRef       string             `json:"entry_ref,omitempty" schema:"maxLength=35"`
+	AcctSvcrRef    string             `json:"acct_svcr_ref,omitempty" schema:"maxLength=35"`
+	Amount         string             `json:"amount" schema:"pattern=^(0|[1-9][0-9]*)(\\.[0-9]+)?$" doc:"the entry's amount (Ntry/Amt); the transaction's is in transactions"`
+	Currency       string             `json:"currency" schema:"pattern=^[A-Z]{3}$"`
+	CreditDebit    CreditDebit        `json:"credit_debit" schema:"enum=CRDT|DBIT"`
+	Status         EntryStatus        `json:"status" schema:"minLength=1,maxLength=4"`
+	BookingDate    string             `json:"booking_date,omitempty" schema:"format=date,pattern=^[0-9]{4}-[0-9]{2}-[0-9]{2}$"`
+	ValueDate      string             `json:"value_date,omitempty" schema:"format=date,pattern=^[0-9]{4}-[0-9]{2}-[0-9]{2}$"`
+	Reversal       bool               `json:"reversal,omitempty"`
+	BankTxCode     string             `json:"bank_tx_code,omitempty" doc:"BkTxCd: Domn/Cd-Fmly/Cd-SubFmlyCd, or the proprietary code"`
+	BatchCount     int                `json:"batch_count,omitempty" schema:"minimum=0"`
+	AdditionalInfo string             `json:"additional_info,omitempty" doc:"AddtlNtryInf"`
+	Transactions   []EntryTransaction `json:"transactions,omitempty" doc:"the one transaction this event is about; empty for an entry without TxDtls"`
+	ArchiveSHA256  string             `json:"archive_sha256,omitempty" schema:"pattern=^[0-9a-f]{64}$" doc:"SHA-256 of the archived statement the entry was first read from"`
 }
 
 // An EntryTransaction is one transaction (TxDtls) of a statement entry.
@@ -271,18 +282,20 @@ type Balance struct {
 // StatementReport summarises one statement (Stmt, Rpt or Ntfctn) of a
 // camt.052/053/054 after its entries were published (event "stmt.report").
 type StatementReport struct {
-	Type          string    `json:"type"`
-	Version       int       `json:"version"`
-	Message       string    `json:"message" schema:"minLength=1"`
-	MsgID         string    `json:"msg_id" schema:"minLength=1,maxLength=35"`
-	ReportID      string    `json:"report_id" schema:"maxLength=35"`
-	Account       string    `json:"account" schema:"minLength=1,maxLength=34"`
-	CreatedAt     time.Time `json:"created_at"`
-	From          time.Time `json:"from,omitzero" doc:"FrToDt/FrDtTm, when given"`
-	To            time.Time `json:"to,omitzero" doc:"FrToDt/ToDtTm, when given"`
-	Balances      []Balance `json:"balances,omitempty"`
-	Entries       int       `json:"entries" schema:"minimum=0" doc:"number of stmt.entry events published for this statement"`
-	ArchiveSHA256 string    `json:"archive_sha256" schema:"pattern=^[0-9a-f]{64}$"`
+	Type            string    `json:"type"`
+	Version         int       `json:"version"`
+	Message         string    `json:"message" schema:"minLength=1"`
+	MsgID           string    `json:"msg_id" schema:"minLength=1,maxLength=35"`
+	ReportID        string    `json:"report_id" schema:"maxLength=35"`
+	Account         string    `json:"account" schema:"minLength=1,maxLength=34"`
+	CreatedAt       time.Time `json:"created_at"`
+	From            time.Time `json:"from,omitzero" doc:"FrToDt/FrDtTm, when given"`
+	To              time.Time `json:"to,omitzero" doc:"FrToDt/ToDtTm, when given"`
+	Balances        []Balance `json:"balances,omitempty"`
+	ElectronicSeqNb string    `json:"electronic_seq_nb,omitempty" doc:"ElctrncSeqNb"`
+	Entries         int       `json:"entries" schema:"minimum=0" doc:"number of stmt.entry events published for this statement"`
+	Duplicates      int       `json:"duplicates" schema:"minimum=0" doc:"transactions of this statement already published from an earlier one"`
+	ArchiveSHA256   string    `json:"archive_sha256" schema:"pattern=^[0-9a-f]{64}$"`
 }
 
 // StatementGap says statements of an account are missing: the sequence or
@@ -296,6 +309,47 @@ type StatementGap struct {
 	Got        string    `json:"got" doc:"the sequence number or date received"`
 	DetectedAt time.Time `json:"detected_at"`
 	Detail     string    `json:"detail,omitempty"`
+}
+
+// Reasons a statement entry is not matched to a payment
+// ([StatementUnmatched].Reason).
+const (
+	UnmatchedIncomingCredit   = "incoming_credit"   // a credit: money received, not a payment we made
+	UnmatchedCharge           = "charge"            // a bank charge (BkTxCd …-CHRG)
+	UnmatchedUnknownReference = "unknown_reference" // a debit whose EndToEndId, MsgId and PmtInfId we never sent
+	UnmatchedNoReference      = "no_reference"      // a debit with no reference to match on
+	UnmatchedAmountMismatch   = "amount_mismatch"   // references match, the amount does not
+	UnmatchedCurrencyMismatch = "currency_mismatch" // references match, the currency does not
+	UnmatchedAccountMismatch  = "account_mismatch"  // references match, booked on another account than the debtor's
+	UnmatchedAlreadySettled   = "already_settled"   // the intent was settled by another entry
+	UnmatchedReversal         = "reversal"          // a reversal of a booking
+	UnmatchedNotAccepted      = "not_accepted"      // booked for an intent the bank reported rejected
+)
+
+// StatementUnmatched says a booked statement entry (or one transaction of
+// it) could not be matched to a payment this gateway made, and why (event
+// "stmt.unmatched", on [StatementUnmatchedSubject]). An operator or a
+// reconciliation service decides what it is.
+type StatementUnmatched struct {
+	Type           string      `json:"type"`
+	Version        int         `json:"version"`
+	Reason         string      `json:"reason" schema:"minLength=1" doc:"incoming_credit, charge, unknown_reference, no_reference, amount_mismatch, currency_mismatch, account_mismatch, already_settled, reversal or not_accepted"`
+	Detail         string      `json:"detail,omitempty"`
+	Account        string      `json:"account" schema:"minLength=1,maxLength=34"`
+	EntryKey       string      `json:"entry_key" schema:"minLength=1"`
+	TxIndex        int         `json:"tx_index" schema:"minimum=0"`
+	IntentID       string      `json:"intent_id,omitempty" doc:"the intent the references name, when they name one"`
+	BatchID        string      `json:"batch_id,omitempty" doc:"the batch the references name, when they name one"`
+	EndToEndID     string      `json:"end_to_end_id,omitempty"`
+	Amount         string      `json:"amount" schema:"pattern=^(0|[1-9][0-9]*)(\\.[0-9]+)?$"`
+	Currency       string      `json:"currency" schema:"pattern=^[A-Z]{3}$"`
+	Expected       string      `json:"expected,omitempty" doc:"what the payment says (amount and currency, account), for a mismatch"`
+	CreditDebit    CreditDebit `json:"credit_debit" schema:"enum=CRDT|DBIT"`
+	BookingDate    string      `json:"booking_date,omitempty" schema:"format=date,pattern=^[0-9]{4}-[0-9]{2}-[0-9]{2}$"`
+	AcctSvcrRef    string      `json:"acct_svcr_ref,omitempty"`
+	BankTxCode     string      `json:"bank_tx_code,omitempty"`
+	StatementMsgID string      `json:"statement_msg_id" schema:"minLength=1"`
+	DetectedAt     time.Time   `json:"detected_at"`
 }
 
 // DeadLetter is a message a worker gave up on, with what went wrong (event

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 )
 
 // plainToken matches the strings SubjectToken leaves unchanged.
@@ -59,20 +60,21 @@ func LastToken(subject string) (string, error) {
 // in a [SubjectToken]. pay.intent.rejected.<id> has four tokens, so it never
 // matches SubjectIntents.
 const (
-	SubjectIntents          = "pay.intent.*"          // PaymentIntent, one subject per intent id
-	SubjectIntentsRejected  = "pay.intent.rejected.*" // IntentRejected
-	SubjectBatches          = "pay.batch.>"           // every batch event
-	SubjectBatchesEncoded   = "pay.batch.encoded.*"   // BatchEncoded
-	SubjectBatchesSubmitted = "pay.batch.submitted.*" // BatchSubmitted
-	SubjectBatchesFailed    = "pay.batch.failed.*"    // BatchFailed
-	SubjectBatchesInDoubt   = "pay.batch.in_doubt.*"  // BatchInDoubt
-	SubjectStatuses         = "pay.status.*"          // PaymentStatus
-	SubjectSettled          = "pay.settled.*"         // PaymentSettled
-	SubjectStatementEntries = "stmt.entry.*"          // StatementEntry
-	SubjectStatementReports = "stmt.report.*"         // StatementReport
-	SubjectStatementGaps    = "stmt.gap.*"            // StatementGap
-	SubjectDeadLetters      = "dlq.*"                 // DeadLetter
-	SubjectOps              = "ops.>"                 // every operations event
+	SubjectIntents            = "pay.intent.*"          // PaymentIntent, one subject per intent id
+	SubjectIntentsRejected    = "pay.intent.rejected.*" // IntentRejected
+	SubjectBatches            = "pay.batch.>"           // every batch event
+	SubjectBatchesEncoded     = "pay.batch.encoded.*"   // BatchEncoded
+	SubjectBatchesSubmitted   = "pay.batch.submitted.*" // BatchSubmitted
+	SubjectBatchesFailed      = "pay.batch.failed.*"    // BatchFailed
+	SubjectBatchesInDoubt     = "pay.batch.in_doubt.*"  // BatchInDoubt
+	SubjectStatuses           = "pay.status.*"          // PaymentStatus
+	SubjectSettled            = "pay.settled.*"         // PaymentSettled
+	SubjectStatementEntries   = "stmt.entry.*.*"        // StatementEntry, one subject per account and entry key
+	SubjectStatementUnmatched = "stmt.unmatched.*.*.*"  // StatementUnmatched, one subject per entry transaction
+	SubjectStatementReports   = "stmt.report.*"         // StatementReport
+	SubjectStatementGaps      = "stmt.gap.*"            // StatementGap
+	SubjectDeadLetters        = "dlq.*"                 // DeadLetter
+	SubjectOps                = "ops.>"                 // every operations event
 
 	SubjectCertExpiring      = "ops.cert.expiring"       // CertExpiring
 	SubjectCertRenewed       = "ops.cert.renewed"        // CertRenewed
@@ -109,8 +111,25 @@ func StatusSubject(intentID string) string { return "pay.status." + SubjectToken
 // SettledSubject is "pay.settled.<token>" for an intent id.
 func SettledSubject(intentID string) string { return "pay.settled." + SubjectToken(intentID) }
 
-// StatementEntrySubject is "stmt.entry.<token>" for an account (IBAN).
-func StatementEntrySubject(account string) string { return "stmt.entry." + SubjectToken(account) }
+// StatementEntrySubject is "stmt.entry.<account token>.<key token>" for an
+// account (IBAN) and an entry key ([StatementEntry].EntryKey). Each booking
+// has its own subject, so publishing with [HeaderExpectedLastSubjectSeq]
+// "0" lets the stream refuse a second copy of an entry forever, not only
+// within the duplicate window.
+func StatementEntrySubject(account, entryKey string) string {
+	return "stmt.entry." + SubjectToken(account) + "." + SubjectToken(entryKey)
+}
+
+// StatementEntriesOf is the filter of every entry of one account:
+// "stmt.entry.<account token>.*".
+func StatementEntriesOf(account string) string { return "stmt.entry." + SubjectToken(account) + ".*" }
+
+// StatementUnmatchedSubject is "stmt.unmatched.<account token>.<key
+// token>.<tx index>": one subject per transaction of an entry, so it too is
+// published once, ever.
+func StatementUnmatchedSubject(account, entryKey string, txIndex int) string {
+	return "stmt.unmatched." + SubjectToken(account) + "." + SubjectToken(entryKey) + "." + strconv.Itoa(txIndex)
+}
 
 // StatementReportSubject is "stmt.report.<token>" for an account (IBAN).
 func StatementReportSubject(account string) string { return "stmt.report." + SubjectToken(account) }

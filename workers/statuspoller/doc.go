@@ -1,0 +1,95 @@
+// Package statuspoller is the worker that follows each submitted batch at
+// the bank until every transaction is final: it asks for the batch's
+// pain.002 through [bank.Channel] Status on a per-profile schedule,
+// archives every pain.002 received, publishes one pay.status.<intent>
+// ([messages.PaymentStatus]) per intent per change, records the status in
+// KV intents ([state.Intents.SetStatus], monotonic), and moves the batch
+// submitted → accepted | partially_accepted | rejected once every
+// transaction is final.
+//
+// # Scheduling
+//
+// Polling is not driven by message redelivery, so a slow bank never uses
+// up a consumer's MaxDeliver. [Handler.Handle] consumes
+// pay.batch.submitted (stream PAYMENTS, durable consumer "statuspoller"):
+// it starts tracking the batch, polls it once when its first delay has
+// passed, and acks (a bank failure is logged and left to the loop; only
+// NATS failures are redelivered). [Handler.Run] is the loop: it lists the
+// batches in state submitted from KV at start and every
+// [Config.ListInterval] — so it survives restarts and finds batches whose
+// event went to another process — and polls each when due, at most
+// [Config.Concurrency] at once. A batch is due [Schedule].FirstDelay after
+// it became submitted, then every Interval while the pain.002 changes;
+// each poll that brings no new document, or fails, multiplies the interval
+// by Multiplier up to MaxInterval; a new document resets it. Schedules are
+// per bank profile ([Config.Profiles], keyed by the batch record's
+// profile). A batch leaves the schedule when it is no longer submitted.
+// Several processes may run the loop: each polls every submitted batch,
+// which costs bank queries but never doubles an event (below).
+//
+// # Fan-out: which status a report gives each intent
+//
+// A pain.002 may give a status per transaction (TxInfAndSts), per
+// payment-information block (OrgnlPmtInfAndSts/PmtInfSts) and for the
+// whole file (GrpSts). The intents of a batch and their PmtInfIds are
+// read from the batch's archived pain.001. Each intent of the batch gets,
+// by the first rule that applies:
+//
+//  1. its own transaction line's status (OrgnlEndToEndId = intent id),
+//     with the line's reasons; a line without TxSts takes PmtInfSts, else
+//     GrpSts, with that level's reasons;
+//  2. if the report does not mention it (or its line only says PART), the
+//     status of its payment-information block, when the report lists the
+//     block with a status that covers every transaction (anything but
+//     PART and PATC), with the block's reasons;
+//  3. else, unless its block is listed as PART/PATC, the group status when
+//     that covers every transaction (anything but PART and PATC), with the
+//     group's reasons — so a group-only report (ACTC, RCVD, a whole-file
+//     RJCT) fans out to every intent;
+//  4. else nothing: the intent keeps the status it had (no event, no KV
+//     write). PART says "some of these": which ones, only transaction
+//     lines say.
+//
+// A transaction listed twice keeps a final status over a non-final one,
+// else the later line. Lines for EndToEndIds not in the batch are ignored,
+// and a status that is not four upper-case letters counts as none.
+// A report that cannot be decoded in full (one unreadable transaction
+// line) is archived and not applied: an unreadable line must not count as
+// "not mentioned". The status code of an intent is never moved back past
+// a final one ([state.Intents.SetStatus]; and no event follows a final
+// event), and a non-final status from an older poll than the recorded one
+// is ignored.
+//
+// # Exactly one event per change
+//
+// For each intent whose status changed, the poller reads the last message
+// on pay.status.<intent>: if it is this status already (a crash after the
+// publish, before the KV write), it is not published again; if it is a
+// final status, nothing more is ever published for the intent. Otherwise
+// it publishes with Nats-Msg-Id "status:"+intent+":"+status and the
+// subject's last sequence as expected, so two pollers racing publish one
+// event, and the check holds after the duplicate window too. (A status
+// code that comes back after another within the duplicate window, ACSP →
+// PDNG → ACSP, is published as "status:"+intent+":"+status+":"+the
+// sequence it follows, since the plain id would be dropped as a
+// duplicate.) Then it writes KV intents. The event carries the batch id, pmt_inf_id, tx_id,
+// status, final, group status, reasons, the poll time (received_at) and the
+// SHA-256 of the archived pain.002 (archive meta kind=pain.002, batch_id,
+// msg_id), which is stored before any event names it.
+//
+// Each new pain.002 also records its group status on the batch
+// ([state.Batches.Update]). When every intent of the batch has a final
+// status, the batch moves (compare-and-set) to accepted (all ACSC/ACCC),
+// rejected (all RJCT/CANC) or partially_accepted, with the group status
+// recorded, and leaves the schedule. A crash between the last intent's KV
+// write and that transition is finished by the next poll.
+//
+// # Crash points and metrics
+//
+// [Config.Crash] is called at [CrashBeforePublish] and [CrashAfterPublish]
+// (tests block there). Metrics: isogate_statuspoller_polls_total{outcome},
+// isogate_statuspoller_status_events_total{status},
+// isogate_statuspoller_batches_finished_total{state} and
+// isogate_statuspoller_tracked_batches, beside the runtime's per-worker
+// series for the pay.batch.submitted handler.
+package statuspoller

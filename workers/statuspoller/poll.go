@@ -1,0 +1,405 @@
+package statuspoller
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/isogate/isogate/messages"
+	"github.com/isogate/isogate/workers"
+	"github.com/isogate/isogate/workers/archive"
+	"github.com/isogate/isogate/workers/state"
+	"github.com/isogate/isogate/xmlcodec"
+)
+
+// errBadReport marks a pain.002 the bank sent that cannot be applied (not
+// readable in full, about another MsgId): archived, logged, asked again.
+var errBadReport = errors.New("statuspoller: unusable pain.002")
+
+// poll polls tracked batch id once, unless a poll of it is running.
+func (h *Handler) poll(ctx context.Context, id string) error {
+	t := h.acquire(id)
+	if t == nil {
+		return nil
+	}
+	return h.pollAcquired(ctx, t)
+}
+
+// pollAcquired fetches the batch's pain.002, archives it, publishes and
+// records each intent's change, moves the batch on when every transaction
+// is final, and schedules the next poll: at the base interval after a new
+// document was applied, after a longer one (backoff) when nothing changed
+// or anything failed.
+func (h *Handler) pollAcquired(ctx context.Context, t *tracked) (err error) {
+	changed, polled := false, false
+	defer func() {
+		switch {
+		case changed:
+			h.metrics.polls.WithLabelValues("new").Inc()
+		case polled && err == nil:
+			h.metrics.polls.WithLabelValues("same").Inc()
+		case polled:
+			h.metrics.polls.WithLabelValues("failed").Inc()
+		}
+		h.release(t, changed)
+	}()
+	b, err := h.batches.Get(ctx, t.id)
+	if errors.Is(err, state.ErrNotFound) {
+		h.untrack(t.id)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if b.State != state.Submitted {
+		h.untrack(t.id) // moved on here or elsewhere
+		return nil
+	}
+	if t.txs == nil {
+		if t.txs, err = h.txRefs(ctx, b); err != nil {
+			return err
+		}
+	}
+	polled = true
+	fetchedAt := h.now().UTC()
+	sctx, cancel := context.WithTimeout(ctx, h.cfg.StatusTimeout)
+	doc, err := h.ch.Status(sctx, b.ID)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("statuspoller: status of %s: %w", b.ID, err)
+	}
+	rep, rerr := readReport(doc.Data)
+	meta := map[string]string{archive.MetaKind: "pain.002", archive.MetaBatchID: b.ID}
+	if rerr == nil && rep.MsgID != "" {
+		meta[archive.MetaMsgID] = rep.MsgID
+	}
+	obj, err := h.arch.Put(ctx, doc.Data, meta)
+	if err != nil {
+		return err
+	}
+	if obj.SHA256 == t.digest {
+		return h.finish(ctx, b, t, rep) // nothing new; finishes a batch a crash left behind
+	}
+	if rerr != nil {
+		return fmt.Errorf("%w %s for %s: %w", errBadReport, obj.Name, b.ID, rerr)
+	}
+	if rep.OrgnlMsgID != b.ID {
+		return fmt.Errorf("%w %s: answers OrgnlMsgId %q, not %s", errBadReport, obj.Name, rep.OrgnlMsgID, b.ID)
+	}
+	res := resolve(rep, t.txs)
+	h.log.DebugContext(ctx, "pain.002 received", slog.String("batch_id", b.ID), slog.String("group_status", rep.GroupStatus),
+		slog.String("archive", obj.Name), slog.Int("resolved", len(res)), slog.Int("intents", len(t.txs)))
+	if err := h.applyAll(ctx, b, t, rep, res, obj.SHA256, fetchedAt); err != nil {
+		return err
+	}
+	if grp := messages.TxStatus(rep.GroupStatus); grp != "" && grp != b.GroupStatus {
+		nb, err := h.batches.Update(ctx, b.ID, func(nb *state.Batch) error { nb.GroupStatus = grp; return nil })
+		if err != nil {
+			return err
+		}
+		b = nb
+	}
+	if err := h.finish(ctx, b, t, rep); err != nil {
+		return err
+	}
+	t.digest = obj.SHA256
+	changed = true // a new document applied: poll again at the base interval
+	return nil
+}
+
+// txRefs returns the batch's transactions with their PmtInfIds, read from
+// the archived pain.001 (an error when the archive cannot be read now).
+// When the batch has no archived file or it cannot be decoded, the intents
+// are listed without PmtInfId: a payment-information status then does not
+// fan out to them (rule 2), and they wait for their own line or the
+// group's status.
+func (h *Handler) txRefs(ctx context.Context, b *state.Batch) ([]txRef, error) {
+	out := make([]txRef, len(b.IntentIDs))
+	for i, id := range b.IntentIDs {
+		out[i].IntentID = id
+	}
+	if b.Archive == nil {
+		h.log.WarnContext(ctx, "batch has no archived pain.001; PmtInf statuses will not fan out", slog.String("batch_id", b.ID))
+		return out, nil
+	}
+	data, err := h.arch.Get(ctx, b.Archive.Name)
+	if errors.Is(err, archive.ErrCorrupt) || errors.Is(err, jetstream.ErrObjectNotFound) {
+		h.log.WarnContext(ctx, "archived pain.001 unusable; PmtInf statuses will not fan out", slog.String("batch_id", b.ID), slog.String("error", err.Error()))
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	doc, err := xmlcodec.ReadPain001(bytes.NewReader(data), xmlcodec.Limits{})
+	if err != nil {
+		h.log.WarnContext(ctx, "decoding the archived pain.001 failed; PmtInf statuses will not fan out", slog.String("batch_id", b.ID), slog.String("error", err.Error()))
+		return out, nil
+	}
+	pmt := map[string]string{}
+	i := 0
+	for _, pi := range doc.PmtInfs {
+		for range pi.Count {
+			if i < len(doc.Payments) {
+				pmt[doc.Payments[i].ID] = pi.ID
+			}
+			i++
+		}
+	}
+	for j := range out {
+		out[j].PmtInfID = pmt[out[j].IntentID]
+	}
+	return out, nil
+}
+
+// applyAll publishes and records the resolved statuses, several intents at
+// once; one intent's events are always in order.
+func (h *Handler) applyAll(ctx context.Context, b *state.Batch, t *tracked, rep *report, res map[string]resolution, sha string, at time.Time) error {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	slots := make(chan struct{}, h.cfg.ApplyConcurrency)
+	for _, tx := range t.txs {
+		r, ok := res[tx.IntentID]
+		if !ok {
+			continue
+		}
+		want := applied{Status: r.Status, Final: r.Status.Final(), Reasons: reasonSummary(r.Reasons)}
+		if a, ok := t.get(tx.IntentID); ok && a == want {
+			continue
+		}
+		ev := messages.PaymentStatus{IntentID: tx.IntentID, BatchID: b.ID, PmtInfID: r.PmtInfID, TxID: r.TxID,
+			Status: r.Status, Final: want.Final, GroupStatus: messages.TxStatus(rep.GroupStatus),
+			Reasons: eventReasons(r.Reasons), ReceivedAt: at, ArchiveSHA256: sha}
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			if err := h.apply(ctx, t, ev, want.Reasons); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("intent %s: %w", ev.IntentID, err))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// apply makes one intent's change durable: the pay.status event first,
+// then the KV record. A crash between the two is repaired by the next
+// poll: the event is found as the intent's last one and not published
+// again, and the record is written.
+func (h *Handler) apply(ctx context.Context, t *tracked, ev messages.PaymentStatus, reasons string) error {
+	cur, err := h.intents.Get(ctx, ev.IntentID)
+	switch {
+	case errors.Is(err, state.ErrNotFound):
+		cur = nil // no claim (a batch recorded by hand): events only
+	case err != nil:
+		return err
+	case cur.BatchID != ev.BatchID:
+		h.log.ErrorContext(ctx, "intent belongs to another batch; its status is not applied", slog.String("intent_id", ev.IntentID),
+			slog.String("batch_id", ev.BatchID), slog.String("claimed_by", cur.BatchID))
+		return nil
+	case cur.Status == ev.Status && cur.Final == ev.Final && cur.Reasons == reasons:
+		t.set(ev.IntentID, applied{cur.Status, cur.Final, cur.Reasons})
+		return nil
+	case cur.Final:
+		t.set(ev.IntentID, applied{cur.Status, cur.Final, cur.Reasons})
+		return nil
+	case !ev.Final && ev.ReceivedAt.Before(cur.StatusAt):
+		return nil // an older report than the one recorded
+	}
+	kept, err := h.publishStatus(ctx, ev)
+	if err != nil {
+		return err
+	}
+	if kept == nil {
+		return nil // a later status is published already
+	}
+	if kept.Status != ev.Status || kept.Final != ev.Final {
+		reasons = reasonSummary(xmlReasons(kept.Reasons)) // a final event published before: KV follows it
+	}
+	if err := h.crash(ctx, CrashAfterPublish); err != nil {
+		return err
+	}
+	if cur != nil {
+		rec, _, err := h.intents.SetStatus(ctx, kept.IntentID, state.StatusUpdate{BatchID: kept.BatchID, Status: kept.Status,
+			Final: kept.Final, Reasons: reasons, At: kept.ReceivedAt})
+		var stale *state.StaleStatusError
+		switch {
+		case errors.As(err, &stale):
+			rec = stale.Current
+		case err != nil:
+			return err
+		}
+		t.set(ev.IntentID, applied{rec.Status, rec.Final, rec.Reasons})
+		return nil
+	}
+	t.set(ev.IntentID, applied{kept.Status, kept.Final, reasons})
+	return nil
+}
+
+func xmlReasons(rs []messages.StatusReason) []xmlcodec.Reason {
+	out := make([]xmlcodec.Reason, len(rs))
+	for i, r := range rs {
+		out[i] = xmlcodec.Reason{Code: r.Code, Proprietary: r.Proprietary, Info: strings.Join(r.Info, "")}
+	}
+	return out
+}
+
+// maxPublishAttempts bounds the compare-and-set rounds on an intent's
+// status subject.
+const maxPublishAttempts = 8
+
+// publishStatus publishes ev unless the intent's status subject already
+// ends with it, ends with a final status, or ends with a later report's
+// status. It returns the event that stands as the intent's latest: ev, an
+// equal one published before, or a final one published before (nil when a
+// later non-final status stands). The publish expects the subject's last
+// sequence as read, so two pollers racing on one intent publish one event,
+// and the check holds after the duplicate window too.
+func (h *Handler) publishStatus(ctx context.Context, ev messages.PaymentStatus) (*messages.PaymentStatus, error) {
+	s, err := h.paymentsStream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	subject := ev.EventSubject()
+	msgID := "status:" + ev.IntentID + ":" + string(ev.Status)
+	for range maxPublishAttempts {
+		var lastSeq uint64
+		raw, err := s.GetLastMsgForSubject(ctx, subject)
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+		case err != nil:
+			return nil, fmt.Errorf("statuspoller: reading the last status of %s: %w", ev.IntentID, err)
+		default:
+			lastSeq = raw.Sequence
+			var last messages.PaymentStatus
+			if json.Unmarshal(raw.Data, &last) == nil && last.IntentID == ev.IntentID {
+				switch {
+				case last.BatchID == ev.BatchID && last.Status == ev.Status && last.Final == ev.Final:
+					return &last, nil // published before (a crash before the KV write)
+				case last.Final:
+					return &last, nil // one terminal event per intent: never another
+				case !ev.Final && ev.ReceivedAt.Before(last.ReceivedAt):
+					return nil, nil
+				}
+			}
+		}
+		if err := h.crash(ctx, CrashBeforePublish); err != nil {
+			return nil, err
+		}
+		m, err := workers.NewEventMessage(ev, msgID)
+		if err != nil {
+			return nil, err
+		}
+		m.Metadata.Set(workers.MetaExpectedLastSubjectSeq, strconv.FormatUint(lastSeq, 10))
+		ack, err := h.pub.PublishMessage(ctx, subject, m)
+		switch {
+		case workers.IsWrongLastSequence(err):
+			continue // someone published meanwhile: decide again
+		case err != nil:
+			return nil, err
+		case ack.Duplicate && ack.Sequence <= lastSeq:
+			// The id names an earlier change to this same status code
+			// (ACSP → PDNG → ACSP) within the duplicate window: nothing was
+			// stored. Publish this change under its own id.
+			msgID = "status:" + ev.IntentID + ":" + string(ev.Status) + ":" + strconv.FormatUint(lastSeq, 10)
+			continue
+		}
+		h.metrics.events.WithLabelValues(string(ev.Status)).Inc()
+		return &ev, nil
+	}
+	return nil, fmt.Errorf("statuspoller: publishing the status of %s: %w", ev.IntentID, state.ErrConflict)
+}
+
+func (h *Handler) paymentsStream(ctx context.Context) (jetstream.Stream, error) {
+	h.mu.Lock()
+	s := h.stream
+	h.mu.Unlock()
+	if s != nil {
+		return s, nil
+	}
+	s, err := h.js.Stream(ctx, messages.StreamPayments)
+	if err != nil {
+		return nil, fmt.Errorf("statuspoller: stream %s: %w", messages.StreamPayments, err)
+	}
+	h.mu.Lock()
+	h.stream = s
+	h.mu.Unlock()
+	return s, nil
+}
+
+// finish moves the batch on once every transaction is final: accepted when
+// all are accepted (ACSC, ACCC), rejected when none is, partially_accepted
+// otherwise. Intents this process has not seen yet are read from KV.
+func (h *Handler) finish(ctx context.Context, b *state.Batch, t *tracked, rep *report) error {
+	if len(t.txs) == 0 {
+		return nil // a record without intents: nothing can prove it final
+	}
+	acc, rej := 0, 0
+	for _, tx := range t.txs {
+		a, ok := t.get(tx.IntentID)
+		if !ok {
+			cur, err := h.intents.Get(ctx, tx.IntentID)
+			if errors.Is(err, state.ErrNotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if cur.BatchID != b.ID {
+				return nil
+			}
+			a = applied{cur.Status, cur.Final, cur.Reasons}
+			if cur.Status != "" {
+				t.set(tx.IntentID, a)
+			}
+		}
+		if !a.Final {
+			return nil
+		}
+		if a.Status == messages.TxStatusACSC || a.Status == messages.TxStatusACCC {
+			acc++
+		} else {
+			rej++
+		}
+	}
+	to := state.PartiallyAccepted
+	switch {
+	case rej == 0:
+		to = state.Accepted
+	case acc == 0:
+		to = state.Rejected
+	}
+	reason := fmt.Sprintf("pain.002: every transaction final, %d accepted, %d rejected", acc, rej)
+	_, err := h.batches.Transition(ctx, b.ID, to, reason, func(nb *state.Batch) error {
+		if rep != nil && rep.GroupStatus != "" {
+			nb.GroupStatus = messages.TxStatus(rep.GroupStatus)
+		}
+		return nil
+	})
+	var te *state.TransitionError
+	if err != nil && !errors.As(err, &te) {
+		return err // a TransitionError: already moved on, here or elsewhere
+	}
+	if err == nil {
+		h.metrics.finished.WithLabelValues(string(to)).Inc()
+		h.log.InfoContext(ctx, "every transaction final", slog.String("batch_id", b.ID), slog.String("state", string(to)),
+			slog.Int("accepted", acc), slog.Int("rejected", rej))
+	}
+	h.untrack(b.ID)
+	return nil
+}

@@ -1,5 +1,15 @@
 // Package app wires the gateway together: NATS (embedded or external),
-// provisioning, the operator HTTP server, and (as they arrive) the workers.
+// provisioning, the state buckets and the archive, the bank channel (by
+// default an in-process simulated bank), the workers and the operator HTTP
+// server.
+//
+// Start-up order: NATS → provisioning → state/archive → bank channel →
+// each worker's recovery (the submitter's in the background: it may wait
+// out upload leases) → the router and the workers' loops → ops server.
+// Shutdown, within shutdown_timeout: ops server, then the router (drained
+// within half the shutdown timeout) and the loops, then the encoder's
+// flushes, then the NATS drain, then the embedded server, then the bank
+// channel and the simulated bank.
 package app
 
 import (
@@ -8,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,11 +27,23 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/isogate/isogate/bank"
+	"github.com/isogate/isogate/banksim"
+	"github.com/isogate/isogate/certstore"
 	"github.com/isogate/isogate/internal/config"
 	"github.com/isogate/isogate/internal/natsconn"
 	"github.com/isogate/isogate/internal/natsrv"
 	"github.com/isogate/isogate/internal/ops"
 	"github.com/isogate/isogate/internal/provision"
+	"github.com/isogate/isogate/workers/archive"
+	"github.com/isogate/isogate/workers/encoder"
+	"github.com/isogate/isogate/workers/reconciler"
+	"github.com/isogate/isogate/workers/state"
+	"github.com/isogate/isogate/workers/statements"
+	"github.com/isogate/isogate/workers/statuspoller"
+	"github.com/isogate/isogate/workers/submitter"
 	"github.com/isogate/isogate/xmlcodec"
 )
 
@@ -38,16 +61,50 @@ type Gateway struct {
 	// Profiles resolves bank profiles: profiles_dir over the built-in ones.
 	Profiles *xmlcodec.ProfileSet
 
+	Batches *state.Batches
+	Intents *state.Intents
+	Archive *archive.Archive
+	// Channel is the bank channel; nil when no configured worker talks to
+	// the bank.
+	Channel bank.Channel
+	// Banksim is the in-process simulated bank (bank.channel banksim).
+	Banksim *banksim.Server
+	// Router runs the workers' handlers; nil when none is configured.
+	Router *message.Router
+	// WorkerNames are the workers running, in configuration order.
+	WorkerNames  []string
+	Encoder      *encoder.Handler
+	Submitter    *submitter.Handler
+	StatusPoller *statuspoller.Handler
+	Statements   *statements.Handler
+	Reconciler   *reconciler.Handler
+
+	certSource *certstore.Source
+	// background are the loops that run beside the router until shutdown.
+	background []func(context.Context) error
+	stopRun    context.CancelFunc
+	runDone    chan struct{} // closed when the router and every loop returned
+	failed     chan struct{} // closed when the router or a loop failed
+	runErr     error
+
 	serveErr  chan error
 	closeOnce sync.Once
 }
 
-// Start brings the gateway up: it starts the embedded NATS server (or
+// Start is StartWith without options.
+func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Gateway, error) {
+	return StartWith(ctx, cfg, log, Options{})
+}
+
+// StartWith brings the gateway up: it starts the embedded NATS server (or
 // connects to nats.url), provisions streams, buckets and the object store,
-// and starts the ops server. It returns once all of that is done, or the
-// first error, having undone whatever it had started.
-func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway, err error) {
-	g = &Gateway{cfg: cfg, log: log, Registry: prometheus.NewRegistry(), serveErr: make(chan error, 1)}
+// opens the state buckets and the archive, builds the bank channel, builds
+// the configured workers and runs their recovery, starts the router and
+// the loops, and starts the ops server. It returns once all of that is
+// done (the workers' consumers are subscribed), or the first error, having
+// undone whatever it had started.
+func StartWith(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options) (g *Gateway, err error) {
+	g = &Gateway{cfg: cfg, log: log, Registry: prometheus.NewRegistry(), serveErr: make(chan error, 1), failed: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			g.shutdown(context.Background())
@@ -107,6 +164,12 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gatewa
 			slog.String("action", string(c.Action)), slog.String("detail", c.Detail))
 	}
 	g.registerMetrics()
+	if err := g.startWorkers(ctx, opts); err != nil {
+		return g, err
+	}
+	if err := g.run(ctx); err != nil {
+		return g, err
+	}
 	if cfg.Ops.Listen != "" {
 		g.Ops, err = ops.Listen(cfg.Ops.Listen, ops.Handler(g.Ready, g.Registry), log)
 		if err != nil {
@@ -165,14 +228,79 @@ func (g *Gateway) Run(ctx context.Context) error {
 		if err != nil {
 			err = fmt.Errorf("ops server: %w", err)
 		}
+	case <-g.failed: // a loop or the router failed: shutdown reports it
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
 	defer cancel()
 	return errors.Join(err, g.shutdown(sctx))
 }
 
-// shutdown stops the ops server, drains the NATS connection and stops the
-// embedded server, each bounded by ctx. It is safe to call more than once.
+// run starts the router and the background loops, and waits until the
+// router's consumers are subscribed. A loop or the router returning an
+// error before shutdown ends Run with it.
+func (g *Gateway) run(ctx context.Context) error {
+	rctx, cancel := context.WithCancel(context.Background())
+	g.stopRun = cancel
+	g.runDone = make(chan struct{})
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	fail := func(err error) {
+		if err == nil {
+			return
+		}
+		mu.Lock()
+		errs = append(errs, err)
+		if len(errs) == 1 {
+			close(g.failed)
+		}
+		mu.Unlock()
+		cancel() // one failing stops the others, as an errgroup does
+	}
+	for _, loop := range g.background {
+		wg.Go(func() { fail(loop(rctx)) })
+	}
+	if g.Router != nil {
+		// The router gets its own context: it is stopped by Close, which
+		// drains, while rctx stops the loops.
+		wg.Go(func() {
+			if err := g.Router.Run(context.Background()); err != nil {
+				fail(fmt.Errorf("workers: %w", err))
+			}
+		})
+		wg.Go(func() {
+			<-rctx.Done()
+			if err := g.Router.Close(); err != nil {
+				fail(fmt.Errorf("stopping workers: %w", err))
+			}
+		})
+	}
+	go func() {
+		wg.Wait()
+		mu.Lock()
+		g.runErr = errors.Join(errs...)
+		mu.Unlock()
+		close(g.runDone)
+	}()
+	if g.Router == nil {
+		return nil
+	}
+	select {
+	case <-g.Router.Running():
+		g.log.Info("workers running", slog.String("workers", strings.Join(g.WorkerNames, ",")))
+		return nil
+	case <-g.runDone:
+		return fmt.Errorf("workers did not start: %w", g.runErr)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// shutdown stops the ops server, the router and the loops, drains the NATS
+// connection, stops the embedded server and the bank, each bounded by ctx.
+// It is safe to call more than once.
 func (g *Gateway) shutdown(ctx context.Context) error {
 	var errs []error
 	g.closeOnce.Do(func() {
@@ -180,6 +308,22 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 		if g.Ops != nil {
 			if err := g.Ops.Shutdown(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("stopping ops server: %w", err))
+			}
+		}
+		if g.stopRun != nil {
+			g.stopRun()
+			select {
+			case <-g.runDone:
+				if g.runErr != nil {
+					errs = append(errs, g.runErr)
+				}
+			case <-ctx.Done():
+				errs = append(errs, errors.New("workers did not stop before the shutdown timeout"))
+			}
+		}
+		if g.Encoder != nil {
+			if err := g.Encoder.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("closing encoder: %w", err))
 			}
 		}
 		if g.NC != nil && !g.NC.IsClosed() {
@@ -196,6 +340,9 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 			}
 		}
 		g.Embedded.Close()
+		if err := g.closeBank(); err != nil {
+			errs = append(errs, err)
+		}
 		g.log.Info("stopped", slog.Duration("took", time.Since(start)))
 	})
 	return errors.Join(errs...)

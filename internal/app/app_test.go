@@ -118,3 +118,83 @@ func TestStartRefusesBrokenProfiles(t *testing.T) {
 		t.Errorf("ekase from profiles_dir = %+v, %v", p, err)
 	}
 }
+
+func TestGatewayRunsWorkersAndBanksim(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg := testConfig(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	g, err := Start(ctx, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	if got := strings.Join(g.WorkerNames, ","); got != "encoder,submitter,statuspoller,reconciler,statements" {
+		t.Errorf("workers = %s, want all five", got)
+	}
+	if g.Banksim == nil || g.Channel == nil || !strings.HasPrefix(g.Banksim.URL, "https://127.0.0.1:") {
+		t.Fatalf("banksim %+v, channel %v", g.Banksim, g.Channel)
+	}
+	if g.Banksim.TLS.Dir != filepath.Join(cfg.DataDir, "banksim-tls") {
+		t.Errorf("banksim TLS dir = %s, want under data_dir", g.Banksim.TLS.Dir)
+	}
+	if code, body := readyz(t, g); code != http.StatusOK {
+		t.Errorf("/readyz = %d %q", code, body)
+	}
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run() = %v after cancel, want nil", err)
+		}
+	case <-time.After(cfg.ShutdownTimeout + 2*time.Second):
+		t.Fatal("Run did not return within the shutdown timeout")
+	}
+	t.Logf("shutdown took %s", time.Since(start).Round(time.Millisecond))
+	if !g.NC.IsClosed() {
+		t.Error("NATS connection still open after shutdown")
+	}
+	if _, err := http.Get(g.Banksim.URL + "/v1/health"); err == nil {
+		t.Error("the simulated bank still answers after shutdown")
+	}
+}
+
+func TestGatewayWorkerSubset(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg := testConfig(t)
+	cfg.Workers = []string{"encoder"}
+	g, err := Start(t.Context(), cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.shutdown(context.Background())
+	if strings.Join(g.WorkerNames, ",") != "encoder" || g.Banksim != nil || g.Channel != nil {
+		t.Errorf("encoder only: workers %v, banksim %v, channel %v; want no bank", g.WorkerNames, g.Banksim, g.Channel)
+	}
+}
+
+func TestStartH2HNeedsItsFiles(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg := testConfig(t)
+	cfg.Bank.Channel = "h2h"
+	cfg.Bank.H2H.BaseURL = "https://bank.example"
+	cfg.Bank.H2H.ServerCAFile = filepath.Join(t.TempDir(), "missing-ca.pem")
+	cfg.Bank.H2H.CertStore = t.TempDir()
+	cfg.Bank.H2H.Org, cfg.Bank.H2H.Env, cfg.Bank.H2H.Purpose = "acme", "test", "ekase"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := StartWith(t.Context(), cfg, log, Options{KeyPassphrase: []byte("pass")})
+	if err == nil || !strings.Contains(err.Error(), "bank.h2h") {
+		t.Fatalf("Start with h2h and no certificate: %v", err)
+	}
+	// Everything it had started is stopped: the data dir is free again.
+	cfg.Bank.Channel = "banksim"
+	g, err := Start(t.Context(), cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.shutdown(context.Background())
+}

@@ -11,7 +11,9 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +41,151 @@ type Config struct {
 	NATS            NATS          `yaml:"nats"`
 	Ops             Ops           `yaml:"ops"`
 	Publish         Publish       `yaml:"publish"`
+	// Workers are the workers `isogate serve` runs: any of encoder,
+	// submitter, statuspoller, statements and reconciler. Default: all
+	// five. Run a subset per process to scale out on a NATS cluster
+	// (serve --workers submitter); JetStream consumers spread the work.
+	// In the environment: a comma-separated list (ISOGATE_WORKERS).
+	Workers    []string   `yaml:"workers"`
+	Bank       Bank       `yaml:"bank"`
+	Encoder    Encoder    `yaml:"encoder"`
+	Statements Statements `yaml:"statements"`
+}
+
+// Worker names, in pipeline order.
+const (
+	WorkerEncoder      = "encoder"
+	WorkerSubmitter    = "submitter"
+	WorkerStatusPoller = "statuspoller"
+	WorkerStatements   = "statements"
+	WorkerReconciler   = "reconciler"
+)
+
+// AllWorkers lists every worker in pipeline order: the default of Workers.
+var AllWorkers = []string{WorkerEncoder, WorkerSubmitter, WorkerStatusPoller, WorkerStatements, WorkerReconciler}
+
+// Bank channels.
+const (
+	ChannelBanksim  = "banksim"
+	ChannelH2H      = "h2h"
+	ChannelFiledrop = "filedrop"
+)
+
+// Bank says how the gateway reaches the bank.
+type Bank struct {
+	// Channel is banksim (the default: an in-process simulated bank over
+	// HTTPS with client certificates, reached through the h2h adapter),
+	// h2h (a real bank's host-to-host HTTPS interface) or filedrop (files
+	// exchanged through outbox/inbox folders).
+	Channel  string   `yaml:"channel"`
+	Banksim  Banksim  `yaml:"banksim"`
+	H2H      H2H      `yaml:"h2h"`
+	Filedrop Filedrop `yaml:"filedrop"`
+}
+
+// Banksim configures the in-process simulated bank of channel banksim.
+type Banksim struct {
+	// Addr the simulated bank listens on. Default: 127.0.0.1:0 (any free
+	// port; the URL is logged at start).
+	Addr string `yaml:"addr"`
+	// TLSDir holds the bank's CA, server and client certificates, created
+	// on first start and reused. Default: <data_dir>/banksim-tls.
+	TLSDir string `yaml:"tls_dir"`
+	// Profile is the bank's profile: ekase (default) or iso2019.
+	Profile string `yaml:"profile"`
+	// Seed makes incoming credits and charges reproducible. Default: 1.
+	Seed int64 `yaml:"seed"`
+	// Accept, Process and Settle are the status play-out: ACTC after
+	// Accept, ACSP/PART/RJCT a further Process later, ACSC (and the
+	// booking) a further Settle later. Defaults: 0s, 1s, 2s.
+	Accept  time.Duration `yaml:"accept"`
+	Process time.Duration `yaml:"process"`
+	Settle  time.Duration `yaml:"settle"`
+}
+
+// H2H configures channel h2h: a bank's host-to-host HTTPS interface with a
+// client certificate from the certificate store. The key passphrase is read
+// from ISOGATE_KEY_PASSPHRASE (or the file named by
+// ISOGATE_KEY_PASSPHRASE_FILE), never from this file.
+type H2H struct {
+	// BaseURL is the bank's https:// URL. Required with channel h2h.
+	BaseURL string `yaml:"base_url"`
+	// ServerCAFile is a PEM file of the CA(s) the bank's server certificate
+	// must chain to (pinned: the system roots are not used). Required.
+	ServerCAFile string `yaml:"server_ca_file"`
+	// CertStore is the certificate store directory. Default: data/certs
+	// (as `isogate cert`).
+	CertStore string `yaml:"cert_store"`
+	// Org, Env and Purpose name the client certificate in the store
+	// (`isogate cert ... --org --env --purpose`). Required; Env is test or
+	// production.
+	Org     string `yaml:"org"`
+	Env     string `yaml:"env"`
+	Purpose string `yaml:"purpose"`
+	// Sign is none (default) or xmldsig (an enveloped XML signature made
+	// with the client certificate's key on every pain.001).
+	Sign string `yaml:"sign"`
+	// Timeout bounds one request to the bank. Default: 30s.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Filedrop configures channel filedrop: pain.001 files dropped in Outbox,
+// the bank's pain.002 and camt files read from Inbox, both kept in Archive.
+type Filedrop struct {
+	// Outbox, Inbox and Archive are directories. Required with channel
+	// filedrop.
+	Outbox  string `yaml:"outbox"`
+	Inbox   string `yaml:"inbox"`
+	Archive string `yaml:"archive"`
+}
+
+// Statements configures the statements worker: which accounts' statements
+// it asks the bank for (camt.060 → camt.052/053/054), and how often.
+type Statements struct {
+	// Accounts whose statements are fetched (YAML only). Default: none —
+	// except with bank.channel banksim, where an empty list means every
+	// account of the simulated bank.
+	Accounts []StatementAccount `yaml:"accounts"`
+	// Tick is how often the worker looks for accounts that are due.
+	// Default: 30s.
+	Tick time.Duration `yaml:"tick"`
+	// Intraday is the interval of camt.052 (and camt.054) requests for
+	// today. Default: 15m. Negative: never.
+	Intraday time.Duration `yaml:"intraday"`
+	// EndOfDayDelay is how long after midnight (UTC) the closed day's
+	// camt.053 is first asked for. Default: 0.
+	EndOfDayDelay time.Duration `yaml:"end_of_day_delay"`
+	// Retry is the delay after a failed request. Default: 1m.
+	Retry time.Duration `yaml:"retry"`
+	// RequestTimeout bounds one statement request. Default: 60s.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+}
+
+// StatementAccount is one account whose statements are fetched.
+type StatementAccount struct {
+	// IBAN of the account (or the bank's account id). Required.
+	IBAN string `yaml:"iban"`
+	// Currency of the account (camt.060 Acct/Ccy). Optional.
+	Currency string `yaml:"currency"`
+	// Profile is the account's bank profile. Default: encoder.default_profile.
+	Profile string `yaml:"profile"`
+	// OwnerName and ServicerBIC go into the camt.060. Optional.
+	OwnerName   string `yaml:"owner_name"`
+	ServicerBIC string `yaml:"servicer_bic"`
+	// StartDate (YYYY-MM-DD) is the first day whose camt.053 is wanted
+	// when the account has no cursor yet. Default: the day of the first
+	// request.
+	StartDate string `yaml:"start_date"`
+}
+
+// Encoder tunes the encoder worker.
+type Encoder struct {
+	// DefaultProfile is the bank profile of an intent that names none.
+	// Default: ekase.
+	DefaultProfile string `yaml:"default_profile"`
+	// Wait closes a batch this long after its first intent when it has not
+	// reached its profile's file size limit before. Default: 2s.
+	Wait time.Duration `yaml:"wait"`
 }
 
 // Log configures the gateway's structured log on stderr.
@@ -134,8 +281,28 @@ func Default() Config {
 		},
 		Ops:     Ops{Listen: "127.0.0.1:8080"},
 		Publish: Publish{InFlight: 256, AckTimeout: 10 * time.Second},
+		Workers: append([]string(nil), AllWorkers...),
+		Bank: Bank{
+			Channel: ChannelBanksim,
+			Banksim: Banksim{Addr: "127.0.0.1:0", Profile: "ekase", Seed: 1, Process: time.Second, Settle: 2 * time.Second},
+			H2H:     H2H{CertStore: "data/certs", Sign: "none", Timeout: 30 * time.Second},
+		},
+		Encoder:    Encoder{DefaultProfile: "ekase", Wait: 2 * time.Second},
+		Statements: Statements{Tick: 30 * time.Second, Intraday: 15 * time.Minute, Retry: time.Minute, RequestTimeout: time.Minute},
 	}
 }
+
+// BanksimTLSDir is where the in-process simulated bank keeps its TLS files:
+// bank.banksim.tls_dir, or <data_dir>/banksim-tls.
+func (c *Config) BanksimTLSDir() string {
+	if c.Bank.Banksim.TLSDir != "" {
+		return c.Bank.Banksim.TLSDir
+	}
+	return filepath.Join(c.DataDir, "banksim-tls")
+}
+
+// RunsWorker reports whether name is among the configured workers.
+func (c *Config) RunsWorker(name string) bool { return slices.Contains(c.Workers, name) }
 
 // Load returns the defaults, overlaid by the YAML file at path (when path is
 // not empty) and then by ISOGATE_* variables read through getenv. Unknown
@@ -181,8 +348,8 @@ func walkLeaves(t reflect.Type, prefix string, fn func(name string, t reflect.Ty
 			walkLeaves(f.Type, name+"_", fn)
 			continue
 		}
-		if f.Type.Kind() == reflect.Map {
-			continue // maps are set in YAML only
+		if f.Type.Kind() == reflect.Map || (f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() != reflect.String) {
+			continue // maps and lists of records are set in YAML only
 		}
 		fn(name, f.Type)
 	}
@@ -243,6 +410,20 @@ func setScalar(fv reflect.Value, raw string) error {
 			return errors.New("not a whole number")
 		}
 		fv.SetInt(int64(n))
+	case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.String:
+		var list []string
+		for _, item := range strings.Split(raw, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				list = append(list, item)
+			}
+		}
+		fv.Set(reflect.ValueOf(list).Convert(fv.Type()))
+	case fv.Kind() == reflect.Int64:
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil {
+			return errors.New("not a whole number")
+		}
+		fv.SetInt(n)
 	case fv.Kind() == reflect.Bool:
 		b, err := strconv.ParseBool(raw)
 		if err != nil {
@@ -380,7 +561,122 @@ func (c *Config) Validate() error {
 	if c.Publish.AckTimeout <= 0 {
 		bad("publish.ack_timeout", "must be positive")
 	}
+	c.validateWorkers(bad)
+	c.validateBank(bad)
+	if c.Encoder.DefaultProfile == "" {
+		bad("encoder.default_profile", "required")
+	}
+	if c.Encoder.Wait <= 0 {
+		bad("encoder.wait", "must be positive")
+	}
+	c.validateStatements(bad)
 	return errors.Join(errs...)
+}
+
+func (c *Config) validateWorkers(bad func(setting, format string, args ...any)) {
+	if len(c.Workers) == 0 {
+		bad("workers", "name at least one of %s", strings.Join(AllWorkers, ", "))
+	}
+	seen := map[string]bool{}
+	for _, w := range c.Workers {
+		switch {
+		case !slices.Contains(AllWorkers, w):
+			bad("workers", "%q is not one of %s", w, strings.Join(AllWorkers, ", "))
+		case seen[w]:
+			bad("workers", "%q is listed twice", w)
+		}
+		seen[w] = true
+	}
+}
+
+func (c *Config) validateBank(bad func(setting, format string, args ...any)) {
+	b := c.Bank
+	switch b.Channel {
+	case ChannelBanksim:
+		s := b.Banksim
+		if _, _, err := net.SplitHostPort(s.Addr); err != nil {
+			bad("bank.banksim.addr", "%q is not host:port", s.Addr)
+		}
+		if s.Profile != "ekase" && s.Profile != "iso2019" {
+			bad("bank.banksim.profile", "%q is not ekase or iso2019", s.Profile)
+		}
+		if s.TLSDir == "" && c.DataDir == "" {
+			bad("bank.banksim.tls_dir", "required when data_dir is empty")
+		}
+		if s.Accept < 0 || s.Process < 0 || s.Settle < 0 {
+			bad("bank.banksim", "accept, process and settle must not be negative")
+		}
+	case ChannelH2H:
+		h := b.H2H
+		if u, err := url.Parse(h.BaseURL); h.BaseURL == "" || err != nil || u.Scheme != "https" || u.Host == "" {
+			bad("bank.h2h.base_url", "%q is not an https:// URL", MaskURL(h.BaseURL))
+		}
+		if h.ServerCAFile == "" {
+			bad("bank.h2h.server_ca_file", "required: the bank's server CA is pinned")
+		}
+		if h.CertStore == "" {
+			bad("bank.h2h.cert_store", "required")
+		}
+		if h.Org == "" {
+			bad("bank.h2h.org", "required: the client certificate's organisation in the store")
+		}
+		if h.Env != "test" && h.Env != "production" {
+			bad("bank.h2h.env", "%q is not test or production", h.Env)
+		}
+		if h.Purpose == "" {
+			bad("bank.h2h.purpose", "required: the client certificate's purpose in the store")
+		}
+		if h.Sign != "none" && h.Sign != "xmldsig" {
+			bad("bank.h2h.sign", "%q is not none or xmldsig", h.Sign)
+		}
+		if h.Timeout <= 0 {
+			bad("bank.h2h.timeout", "must be positive")
+		}
+	case ChannelFiledrop:
+		f := b.Filedrop
+		for _, d := range []struct{ name, dir string }{{"outbox", f.Outbox}, {"inbox", f.Inbox}, {"archive", f.Archive}} {
+			if d.dir == "" {
+				bad("bank.filedrop."+d.name, "required with channel filedrop")
+			}
+		}
+	default:
+		bad("bank.channel", "%q is not banksim, h2h or filedrop", b.Channel)
+	}
+}
+
+func (c *Config) validateStatements(bad func(setting, format string, args ...any)) {
+	st := c.Statements
+	if st.Tick <= 0 {
+		bad("statements.tick", "must be positive")
+	}
+	if st.Intraday == 0 {
+		bad("statements.intraday", "must not be 0 (negative: never)")
+	}
+	if st.EndOfDayDelay < 0 || st.EndOfDayDelay >= 24*time.Hour {
+		bad("statements.end_of_day_delay", "must be in [0, 24h)")
+	}
+	if st.Retry <= 0 {
+		bad("statements.retry", "must be positive")
+	}
+	if st.RequestTimeout <= 0 {
+		bad("statements.request_timeout", "must be positive")
+	}
+	seen := map[string]bool{}
+	for i, a := range st.Accounts {
+		name := fmt.Sprintf("statements.accounts[%d]", i)
+		switch {
+		case a.IBAN == "":
+			bad(name+".iban", "required")
+		case seen[a.IBAN]:
+			bad(name+".iban", "account listed twice")
+		}
+		seen[a.IBAN] = true
+		if a.StartDate != "" {
+			if _, err := time.Parse(time.DateOnly, a.StartDate); err != nil {
+				bad(name+".start_date", "%q is not YYYY-MM-DD", a.StartDate)
+			}
+		}
+	}
 }
 
 var knownStream = map[string]bool{"PAYMENTS": true, "STATEMENTS": true, "DLQ": true, "OPS": true}

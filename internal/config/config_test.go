@@ -199,3 +199,78 @@ func TestParseBytes(t *testing.T) {
 		}
 	}
 }
+
+func TestWorkersAndBank(t *testing.T) {
+	cfg := Default()
+	if strings.Join(cfg.Workers, ",") != "encoder,submitter,statuspoller,statements,reconciler" ||
+		cfg.Bank.Channel != "banksim" || cfg.Encoder.Wait != 2*time.Second || cfg.Encoder.DefaultProfile != "ekase" {
+		t.Errorf("defaults: workers %v, bank %+v, encoder %+v", cfg.Workers, cfg.Bank, cfg.Encoder)
+	}
+	if got := cfg.BanksimTLSDir(); got != filepath.Join("data", "banksim-tls") {
+		t.Errorf("BanksimTLSDir() = %q", got)
+	}
+	// A list in YAML replaces the default; the environment takes a
+	// comma-separated list.
+	path := writeFile(t, "workers: [encoder]\nbank:\n  channel: filedrop\n  filedrop: {outbox: /o, inbox: /i, archive: /a}\n")
+	cfg, err := Load(path, envMap(nil))
+	if err != nil || strings.Join(cfg.Workers, ",") != "encoder" || cfg.Validate() != nil {
+		t.Errorf("workers from YAML = %v, %v, %v", cfg.Workers, err, cfg.Validate())
+	}
+	cfg, err = Load(path, envMap(map[string]string{"ISOGATE_WORKERS": "submitter, statuspoller", "ISOGATE_BANK_BANKSIM_SEED": "7"}))
+	if err != nil || strings.Join(cfg.Workers, ",") != "submitter,statuspoller" || cfg.Bank.Banksim.Seed != 7 {
+		t.Errorf("workers from env = %v, seed %d, %v", cfg.Workers, cfg.Bank.Banksim.Seed, err)
+	}
+
+	cfg = Default()
+	cfg.Workers = []string{"encoder", "mailer", "encoder"}
+	cfg.Bank.Channel = "h2h"
+	cfg.Bank.H2H = H2H{BaseURL: "http://bank", Sign: "pgp"}
+	cfg.Encoder.Wait = 0
+	err = cfg.Validate()
+	for _, want := range []string{`workers: "mailer"`, `workers: "encoder" is listed twice`, "bank.h2h.base_url", "bank.h2h.server_ca_file",
+		"bank.h2h.cert_store", "bank.h2h.org", "bank.h2h.env", "bank.h2h.purpose", "bank.h2h.sign", "bank.h2h.timeout", "encoder.wait"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %v, want it to name %q", err, want)
+		}
+	}
+	cfg = Default()
+	cfg.Bank.Channel = "carrier-pigeon"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "bank.channel") {
+		t.Errorf("Validate() with an unknown channel = %v", err)
+	}
+	cfg = Default()
+	cfg.Bank.Channel = "filedrop"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "bank.filedrop.outbox") || !strings.Contains(err.Error(), "bank.filedrop.archive") {
+		t.Errorf("Validate() of filedrop without folders = %v", err)
+	}
+}
+
+func TestStatementsConfig(t *testing.T) {
+	path := writeFile(t, `
+statements:
+  tick: 5s
+  accounts:
+    - iban: LV55TREL9190000000001
+      start_date: 2026-11-01
+    - iban: LV55TREL9190000000001
+      start_date: yesterday
+`)
+	cfg, err := Load(path, envMap(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Statements.Tick != 5*time.Second || cfg.Statements.Intraday != 15*time.Minute || len(cfg.Statements.Accounts) != 2 {
+		t.Errorf("statements = %+v", cfg.Statements)
+	}
+	err = cfg.Validate()
+	for _, want := range []string{"statements.accounts[1].iban: account listed twice", "statements.accounts[1].start_date"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %v, want %q", err, want)
+		}
+	}
+	for _, n := range EnvNames() {
+		if n == "ISOGATE_STATEMENTS_ACCOUNTS" {
+			t.Error("a list of records is YAML only, not an environment variable")
+		}
+	}
+}

@@ -175,29 +175,12 @@ func demoConfig(dir string, seed uint64) *config.Config {
 	return &cfg
 }
 
-// demoFaults are the bank's faults in the faulty scenario.
-var demoFaults = banksim.Faults{
-	ErrorRate:           0.10,
-	Latency:             20 * time.Millisecond,
-	TimeoutRate:         0.02,
-	DropAfterAcceptRate: 0.10,
-	ResetRate:           0.05,
-	MalformedRate:       0.05,
-}
-
-func (d *demo) run(ctx context.Context) (*demoOutcome, error) {
-	dir, err := os.MkdirTemp("", "isogate-demo-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	cfg := demoConfig(dir, d.seed)
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	opts := app.Options{
+// demoOptions tunes the workers for a demo: short delays, retries and
+// schedules, and the bank's faults when faulty.
+func demoOptions(faulty bool) app.Options {
+	return app.Options{
 		Banksim: func(b *banksim.Config) {
-			if d.scenario == "faulty" {
+			if faulty {
 				b.Faults = demoFaults
 			}
 		},
@@ -228,6 +211,29 @@ func (d *demo) run(ctx context.Context) (*demoOutcome, error) {
 			c.MaxDeliver = 200
 		},
 	}
+}
+
+// demoFaults are the bank's faults in the faulty scenario.
+var demoFaults = banksim.Faults{
+	ErrorRate:           0.10,
+	Latency:             20 * time.Millisecond,
+	TimeoutRate:         0.02,
+	DropAfterAcceptRate: 0.10,
+	ResetRate:           0.05,
+	MalformedRate:       0.05,
+}
+
+func (d *demo) run(ctx context.Context) (*demoOutcome, error) {
+	dir, err := os.MkdirTemp("", "isogate-demo-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	cfg := demoConfig(dir, d.seed)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	opts := demoOptions(d.scenario == "faulty")
 	gctx, stop := context.WithCancel(ctx)
 	defer stop()
 	g, err := app.StartWith(gctx, cfg, d.log, opts)

@@ -11,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/isogate/isogate/internal/config"
+	"github.com/isogate/isogate/messages"
 )
 
 func testConfig(t *testing.T) *config.Config {
@@ -197,4 +200,65 @@ func TestStartH2HNeedsItsFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.shutdown(context.Background())
+}
+
+// TestPipelineMetrics checks the scrape-time gauges: batches per state and
+// the age of the oldest intent the encoder has not acknowledged.
+func TestPipelineMetrics(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg := testConfig(t)
+	cfg.Workers = []string{"submitter"} // no encoder: intents wait
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	g, err := Start(ctx, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	gauge := func(name, label string) (float64, bool) {
+		mfs, err := g.Registry.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != name {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				if label == "" || (len(m.GetLabel()) > 0 && m.GetLabel()[0].GetValue() == label) {
+					return m.GetGauge().GetValue(), true
+				}
+			}
+		}
+		return 0, false
+	}
+	if v, ok := gauge("isogate_batches", "in_doubt"); !ok || v != 0 {
+		t.Errorf("isogate_batches{state=in_doubt} = %v, %v; want 0", v, ok)
+	}
+	if _, ok := gauge("isogate_oldest_pending_intent_seconds", ""); ok {
+		t.Error("oldest pending intent reported without an encoder consumer")
+	}
+	// An encoder consumer that has taken nothing yet, and an intent older
+	// than a second: the gauge reports its age.
+	if _, err := g.JS.CreateOrUpdateConsumer(ctx, "PAYMENTS", jetstream.ConsumerConfig{
+		Durable: "encoder", FilterSubject: messages.SubjectIntents, AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.JS.Publish(ctx, messages.IntentSubject("AGE-1"), []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		v, ok := gauge("isogate_oldest_pending_intent_seconds", "")
+		if ok && v >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("oldest pending intent = %v, %v after 10s; want ≥ 1s", v, ok)
+		}
+		time.Sleep(100 * time.Millisecond) // poll interval
+	}
 }

@@ -64,6 +64,9 @@ func (g *Gateway) startWorkers(ctx context.Context, opts Options) error {
 		return fmt.Errorf("archive: %w", err)
 	}
 	g.Batches, g.Intents, g.Archive = batches, intents, arch
+	if err := g.Registry.Register(&pipelineCollector{js: g.JS, batches: batches, now: time.Now}); err != nil {
+		return err
+	}
 	if needsBank(cfg) {
 		if err := g.startBank(opts); err != nil {
 			return err
@@ -124,7 +127,7 @@ func (g *Gateway) startWorkers(ctx context.Context, opts Options) error {
 				opts.StatusPoller(&pcfg)
 			}
 			sp, err := statuspoller.New(pcfg, statuspoller.Deps{JS: g.JS, Publisher: pub, Batches: batches, Intents: intents,
-				Archive: arch, Channel: g.Channel, Logger: g.log})
+				Archive: arch, Channel: g.Channel, Logger: g.log, Registerer: g.Registry})
 			if err != nil {
 				return err
 			}

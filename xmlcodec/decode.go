@@ -110,6 +110,7 @@ type Decoder struct {
 
 	depth    int
 	started  bool
+	ready    bool // Next has checked the family and set rptTag
 	rootDone bool // the root element has ended
 	bomDone  bool
 	recLine  int        // line where the current record's block starts
@@ -420,10 +421,13 @@ func (d *Decoder) Message() (MessageInfo, error) {
 // [*DecodeError] for which [Recoverable] is true (one bad entry, balance or
 // status), Next may be called again to continue with the next record.
 func (d *Decoder) Next() (Record, error) {
-	if !d.started {
+	if !d.ready {
+		// Message may have been called already (to look at the document
+		// before decoding it); it returns what it found then.
 		if _, err := d.Message(); err != nil {
 			return nil, err
 		}
+		d.ready = true
 		switch d.info.Family {
 		case "camt.052", "camt.053", "camt.054", "pain.002":
 		default:

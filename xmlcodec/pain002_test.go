@@ -1,7 +1,9 @@
 package xmlcodec
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 )
@@ -65,5 +67,38 @@ func TestPain002Streaming(t *testing.T) {
 	}
 	if s := recs[5].(*Status); s.Amount != "5.05" || s.Currency != "EUR" || s.StatusID != "S4" {
 		t.Errorf("line 5 = %+v", s)
+	}
+}
+
+// TestMessageThenNext: looking at a document with Message before decoding
+// it must not change what Next returns.
+func TestMessageThenNext(t *testing.T) {
+	doc := []byte(`<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"><BkToCstmrStmt><GrpHdr><MsgId>M1</MsgId><CreDtTm>2026-11-21T10:00:00</CreDtTm></GrpHdr>
+<Stmt><Id>S1</Id><CreDtTm>2026-11-21T10:00:00</CreDtTm><Acct><Id><IBAN>LV84TREL2190456001000</IBAN></Id></Acct>
+<Ntry><Amt Ccy="EUR">5.00</Amt><CdtDbtInd>DBIT</CdtDbtInd><Sts>BOOK</Sts><BookgDt><Dt>2026-11-21</Dt></BookgDt><ValDt><Dt>2026-11-21</Dt></ValDt></Ntry>
+</Stmt></BkToCstmrStmt></Document>`)
+	count := func(peek bool) int {
+		d := NewDecoder(bytes.NewReader(doc), Limits{})
+		if peek {
+			info, err := d.Message()
+			if err != nil || info.Message != "camt.053.001.02" {
+				t.Fatalf("Message() = %+v, %v", info, err)
+			}
+		}
+		n := 0
+		for {
+			_, err := d.Next()
+			if err == io.EOF {
+				return n
+			}
+			if err != nil {
+				t.Fatalf("Next: %v", err)
+			}
+			n++
+		}
+	}
+	if a, b := count(false), count(true); a != b || a == 0 {
+		t.Errorf("records without Message first = %d, with = %d; want the same, non-zero", a, b)
 	}
 }

@@ -331,7 +331,12 @@ func TestDLQReplayInterrupted(t *testing.T) {
 	}
 	// DLQ seq 1: its replay was published before; seq 2: its id is taken by
 	// another message.
-	for seq, data := range map[int]string{1: `{}`, 2: `{"other":true}`} {
+	// In order: the expected output names PAYMENTS 1 for dead letter 1.
+	for _, r := range []struct {
+		seq  int
+		data string
+	}{{1, `{}`}, {2, `{"other":true}`}} {
+		seq, data := r.seq, r.data
 		m := &nats.Msg{Subject: fmt.Sprintf("pay.test.w.%d", seq-1), Data: []byte(data), Header: nats.Header{}}
 		m.Header.Set(messages.HeaderMsgID, fmt.Sprintf("replay:%d", seq))
 		if _, err := js.PublishMsg(ctx, m); err != nil {

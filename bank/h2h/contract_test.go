@@ -25,38 +25,6 @@ import (
 var allFaults = []banksim.Fault{banksim.FaultError, banksim.FaultTimeout, banksim.FaultDropAfterAccept,
 	banksim.FaultReset, banksim.FaultMalformed}
 
-// clientSource imports banksim's client certificate into a new certstore
-// and returns the store's TLS source for it, as the gateway does.
-func clientSource(t *testing.T, files banksim.TLSFiles) *certstore.Source {
-	t.Helper()
-	store, err := certstore.Open(certstore.Options{Dir: t.TempDir(), Passphrase: []byte("test passphrase"), KDFIterations: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pemData []byte
-	for _, f := range []string{files.ClientCert, files.ClientKey} {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pemData = append(pemData, b...)
-	}
-	pair, err := certstore.ParsePEM(pemData, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref := certstore.Ref{Org: "isogate-test", Env: certstore.EnvTest, Purpose: "banksim"}
-	if err := store.Import(ref, pair); err != nil {
-		t.Fatal(err)
-	}
-	src, err := store.Source(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(src.Close)
-	return src
-}
-
 // newHarness starts banksim over HTTPS with mutual TLS and an h2h client
 // with the client certificate served through certstore.
 func newHarness(profile string, sign bool) func(t *testing.T) channeltest.Harness {
@@ -71,7 +39,7 @@ func newHarness(profile string, sign bool) func(t *testing.T) channeltest.Harnes
 				t.Errorf("closing banksim: %v", err)
 			}
 		})
-		src := clientSource(t, srv.TLS)
+		src := channeltest.ClientSource(t, srv.TLS)
 		pool, err := certstore.LoadCAPool(srv.TLS.CA)
 		if err != nil {
 			t.Fatal(err)
@@ -113,7 +81,7 @@ func TestTransportBeforeBody(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := clientSource(t, srv.TLS)
+	src := channeltest.ClientSource(t, srv.TLS)
 	wrongCA, err := certstore.LoadCAPool(other.CA)
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +142,7 @@ func TestClientCertificateRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := clientSource(t, other) // a client certificate from another CA
+	src := channeltest.ClientSource(t, other) // a client certificate from another CA
 	file := bank.File{MsgID: "GOLDEN-1", Data: goldenPain001(t)}
 	for _, tt := range []struct {
 		name string
@@ -271,7 +239,7 @@ func TestExpectationFailed(t *testing.T) {
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(proxy.Certificate())
-	c, err := h2h.New(h2h.Config{BaseURL: proxy.URL, TLS: clientSource(t, files).ClientConfig(pool)})
+	c, err := h2h.New(h2h.Config{BaseURL: proxy.URL, TLS: channeltest.ClientSource(t, files).ClientConfig(pool)})
 	if err != nil {
 		t.Fatal(err)
 	}

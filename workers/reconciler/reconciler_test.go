@@ -67,7 +67,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = bsrv.Close() })
-	src := clientSource(t, bsrv.TLS)
+	src := channeltest.ClientSource(t, bsrv.TLS)
 	pool, err := certstore.LoadCAPool(bsrv.TLS.CA)
 	if err != nil {
 		t.Fatal(err)
@@ -79,36 +79,6 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() { ch.Close() })
 	return &env{js: js, pub: workers.NewPublisher(js, 5*time.Second), batches: batches, intents: intents, arch: arch,
 		clock: clock, bank: bsrv, ch: ch, acct: channeltest.Accounts()[0].IBAN}
-}
-
-func clientSource(t *testing.T, files banksim.TLSFiles) *certstore.Source {
-	t.Helper()
-	store, err := certstore.Open(certstore.Options{Dir: t.TempDir(), Passphrase: []byte("test passphrase"), KDFIterations: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pemData []byte
-	for _, f := range []string{files.ClientCert, files.ClientKey} {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pemData = append(pemData, b...)
-	}
-	pair, err := certstore.ParsePEM(pemData, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref := certstore.Ref{Org: "isogate-test", Env: certstore.EnvTest, Purpose: "banksim"}
-	if err := store.Import(ref, pair); err != nil {
-		t.Fatal(err)
-	}
-	src, err := store.Source(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(src.Close)
-	return src
 }
 
 func testLogger() *slog.Logger {
@@ -435,6 +405,16 @@ func TestMismatchesAndBatchBooking(t *testing.T) {
 
 	// The right amount settles; the same intent on another entry does not settle it again.
 	one("K-OK", messages.EntryTransaction{EndToEndID: ins[0].ID, Amount: ins[0].Amount, Currency: "EUR"}, ins[0].Amount)
+	// Handled concurrently, either entry could settle it: wait for the
+	// settlement so the second entry is the one refused.
+	payments, err := e.js.Stream(t.Context(), messages.StreamPayments)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "pay.settled "+ins[0].ID, 10*time.Second, func() bool {
+		_, err := payments.GetLastMsgForSubject(t.Context(), messages.SettledSubject(ins[0].ID))
+		return err == nil
+	})
 	one("K-AGAIN", messages.EntryTransaction{EndToEndID: ins[0].ID, Amount: ins[0].Amount, Currency: "EUR"}, ins[0].Amount)
 	waitFor(t, "stmt.unmatched K-AGAIN", 10*time.Second, func() bool { return e.unmatchedOf(t, "K-AGAIN") != nil })
 	if u := e.unmatchedOf(t, "K-AGAIN"); u.Reason != messages.UnmatchedAlreadySettled {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -60,7 +59,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = bsrv.Close() })
-	src := clientSource(t, bsrv.TLS)
+	src := channeltest.ClientSource(t, bsrv.TLS)
 	pool, err := certstore.LoadCAPool(bsrv.TLS.CA)
 	if err != nil {
 		t.Fatal(err)
@@ -72,36 +71,6 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() { ch.Close() })
 	return &env{js: js, pub: workers.NewPublisher(js, 5*time.Second), arch: arch, clock: clock, bank: bsrv, ch: ch,
 		acct: channeltest.Accounts()[0].IBAN, day0: dayStart(clock.Now())}
-}
-
-func clientSource(t *testing.T, files banksim.TLSFiles) *certstore.Source {
-	t.Helper()
-	store, err := certstore.Open(certstore.Options{Dir: t.TempDir(), Passphrase: []byte("test passphrase"), KDFIterations: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pemData []byte
-	for _, f := range []string{files.ClientCert, files.ClientKey} {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pemData = append(pemData, b...)
-	}
-	pair, err := certstore.ParsePEM(pemData, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref := certstore.Ref{Org: "isogate-test", Env: certstore.EnvTest, Purpose: "banksim"}
-	if err := store.Import(ref, pair); err != nil {
-		t.Fatal(err)
-	}
-	src, err := store.Source(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(src.Close)
-	return src
 }
 
 // pay submits a pain.001 of n payments from the test account and plays

@@ -76,7 +76,7 @@ func newEnv(t *testing.T) *env {
 			t.Errorf("closing banksim: %v", err)
 		}
 	})
-	src := clientSource(t, bsrv.TLS)
+	src := channeltest.ClientSource(t, bsrv.TLS)
 	pool, err := certstore.LoadCAPool(bsrv.TLS.CA)
 	if err != nil {
 		t.Fatal(err)
@@ -88,38 +88,6 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() { ch.Close() })
 	return &env{nats: srv, js: js, pub: workers.NewPublisher(js, 5*time.Second), batches: batches, intents: intents,
 		arch: arch, bank: bsrv, clock: clock, ch: ch, channel: ch, reg: prometheus.NewRegistry()}
-}
-
-// clientSource imports banksim's client certificate into a new certstore
-// and returns the store's TLS source for it, as the gateway does.
-func clientSource(t *testing.T, files banksim.TLSFiles) *certstore.Source {
-	t.Helper()
-	store, err := certstore.Open(certstore.Options{Dir: t.TempDir(), Passphrase: []byte("test passphrase"), KDFIterations: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pemData []byte
-	for _, f := range []string{files.ClientCert, files.ClientKey} {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pemData = append(pemData, b...)
-	}
-	pair, err := certstore.ParsePEM(pemData, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref := certstore.Ref{Org: "isogate-test", Env: certstore.EnvTest, Purpose: "banksim"}
-	if err := store.Import(ref, pair); err != nil {
-		t.Fatal(err)
-	}
-	src, err := store.Source(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(src.Close)
-	return src
 }
 
 func testLogger() *slog.Logger {

@@ -80,6 +80,7 @@ type Gateway struct {
 	Reconciler   *reconciler.Handler
 
 	certSource *certstore.Source
+	certStore  *certstore.Store
 	// background are the loops that run beside the router until shutdown.
 	background []func(context.Context) error
 	stopRun    context.CancelFunc

@@ -16,6 +16,8 @@ import (
 	"github.com/isogate/isogate/banksim"
 	"github.com/isogate/isogate/certstore"
 	"github.com/isogate/isogate/internal/config"
+	"github.com/isogate/isogate/messages"
+	"github.com/isogate/isogate/workers"
 )
 
 // needsBank reports whether a configured worker talks to the bank.
@@ -118,7 +120,7 @@ func (g *Gateway) startH2H(opts Options) error {
 	if err != nil {
 		return fmt.Errorf("bank.h2h: client certificate %s: %w", ref, err)
 	}
-	g.certSource = src
+	g.certSource, g.certStore = src, store
 	pool, err := loadPool(h.ServerCAFile)
 	if err != nil {
 		return fmt.Errorf("bank.h2h.server_ca_file: %w", err)
@@ -157,6 +159,40 @@ func (g *Gateway) runCertSource(ctx context.Context) error {
 		return nil
 	}
 	return g.certSource.Run(ctx, 0)
+}
+
+// certWatcher watches every certificate of the store: the gauge
+// isogate_cert_expiry_seconds, and one ops.cert.expiring event per
+// certificate and threshold (Nats-Msg-Id = the event's stable id, so a
+// restart that fires a threshold again stores it once within the OPS
+// duplicate window; the store also remembers what it fired).
+func (g *Gateway) certWatcher(store *certstore.Store) (*certstore.Watcher, error) {
+	m, err := certstore.NewMetrics(g.Registry)
+	if err != nil {
+		return nil, err
+	}
+	pub := workers.NewPublisher(g.JS, 10*time.Second)
+	sink := certstore.EventSinkFunc(func(ctx context.Context, ev certstore.ExpiryEvent) error {
+		_, err := pub.PublishEvent(ctx, messages.CertExpiring{
+			Org: ev.Org, Env: ev.Env, Purpose: ev.Purpose, Subject: ev.Subject, Serial: ev.Serial,
+			NotAfter: ev.NotAfter, DaysLeft: ev.DaysLeft, ThresholdDays: ev.ThresholdDays,
+		}, ev.ID)
+		return err
+	})
+	return &certstore.Watcher{Store: store, Sink: sink, Metrics: m}, nil
+}
+
+// runCertWatch checks the certificate store's expiry hourly until ctx
+// ends; without a store (bank.channel other than h2h) it does nothing.
+func (g *Gateway) runCertWatch(ctx context.Context) error {
+	if g.certStore == nil {
+		return nil
+	}
+	w, err := g.certWatcher(g.certStore)
+	if err != nil {
+		return err
+	}
+	return w.Run(ctx)
 }
 
 // closeBank closes the channel and stops the simulated bank.

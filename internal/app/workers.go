@@ -168,7 +168,7 @@ func (g *Gateway) startWorkers(ctx context.Context, opts Options) error {
 	if len(missing) > 0 {
 		g.log.Warn("workers not available in this build are not run", slog.String("workers", strings.Join(missing, ",")))
 	}
-	g.background = append(g.background, g.runCertSource)
+	g.background = append(g.background, g.runCertSource, g.runCertWatch)
 	for _, w := range ws {
 		g.WorkerNames = append(g.WorkerNames, w.Name)
 	}

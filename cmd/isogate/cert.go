@@ -363,6 +363,29 @@ func (v *veroFlags) register(fs *flag.FlagSet, env *cliEnv) {
 	fs.DurationVar(&v.timeout, "timeout", 60*time.Second, "timeout of one call to the service")
 }
 
+// open opens the store and the certificate-service flow that enroll and
+// renew share. With abandon it closes the request under way instead; done
+// then says the command is over and code is its exit status.
+func (v *veroFlags) open(env *cliEnv, sub string, cf *certFlags, abandon bool) (f *vero.Flow, store *certstore.Store, ref certstore.Ref, code int, done bool) {
+	ref, err := cf.ref()
+	if err == nil {
+		store, err = cf.open(env, certNow)
+	}
+	if err == nil {
+		f, err = v.flow(env, store, ref)
+	}
+	if err == nil && abandon {
+		if err = f.Abandon(); err == nil {
+			fmt.Fprintf(env.Stdout, "abandoned the request under way for %s\n", ref)
+			return f, store, ref, 0, true
+		}
+	}
+	if err != nil {
+		return f, store, ref, certFail(env, sub, err), true
+	}
+	return f, store, ref, 0, false
+}
+
 func (v *veroFlags) flow(env *cliEnv, store *certstore.Store, ref certstore.Ref) (*vero.Flow, error) {
 	if v.caFile == "" {
 		return nil, errors.New("--ca (or ISOGATE_VERO_CA) is required: the CA bundle that signs the service's responses")
@@ -434,26 +457,14 @@ func runCertEnroll(ctx context.Context, env *cliEnv, args []string) int {
 	if _, err := parseFlags(fs, args); err != nil {
 		return flagExit(err)
 	}
-	ref, err := cf.ref()
-	if err != nil {
-		return certFail(env, "enroll", err)
+	f, store, ref, code, done := vf.open(env, "enroll", &cf, *abandon)
+	if done {
+		return code
 	}
-	store, err := cf.open(env, certNow)
-	if err != nil {
-		return certFail(env, "enroll", err)
-	}
-	f, err := vf.flow(env, store, ref)
-	if err != nil {
-		return certFail(env, "enroll", err)
-	}
-	if *abandon {
-		if err := f.Abandon(); err != nil {
-			return certFail(env, "enroll", err)
-		}
-		fmt.Fprintf(env.Stdout, "abandoned the request under way for %s\n", ref)
-		return 0
-	}
-	var res *vero.Result
+	var (
+		res *vero.Result
+		err error
+	)
 	req, reqErr := f.LoadRequest()
 	switch {
 	case reqErr == nil && req.Operation == vero.OpSignNewCertificate && req.Phase != vero.PhasePrepared && req.Phase != vero.PhaseSent:
@@ -523,24 +534,9 @@ func runCertRenew(ctx context.Context, env *cliEnv, args []string) int {
 	if _, err := parseFlags(fs, args); err != nil {
 		return flagExit(err)
 	}
-	ref, err := cf.ref()
-	if err != nil {
-		return certFail(env, "renew", err)
-	}
-	store, err := cf.open(env, certNow)
-	if err != nil {
-		return certFail(env, "renew", err)
-	}
-	f, err := vf.flow(env, store, ref)
-	if err != nil {
-		return certFail(env, "renew", err)
-	}
-	if *abandon {
-		if err := f.Abandon(); err != nil {
-			return certFail(env, "renew", err)
-		}
-		fmt.Fprintf(env.Stdout, "abandoned the request under way for %s\n", ref)
-		return 0
+	f, store, ref, code, done := vf.open(env, "renew", &cf, *abandon)
+	if done {
+		return code
 	}
 	if _, reqErr := f.LoadRequest(); errors.Is(reqErr, certstore.ErrNotFound) && !*force {
 		cur, err := store.LoadCert(ref, certstore.SlotCurrent)

@@ -9,7 +9,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -152,7 +151,6 @@ type demoOutcome struct {
 	conflicts  int                       // intents with two different terminal events
 	noFinal    int                       // accepted (settled) intents without a final pay.status
 	ledger     banksim.Ledger
-	missing    []string // workers this build lacks
 }
 
 // demoConfig is the gateway configuration of a demo: everything embedded in
@@ -249,15 +247,6 @@ func (d *demo) run(ctx context.Context) (*demoOutcome, error) {
 		}
 	}()
 	out := &demoOutcome{}
-	for _, w := range config.AllWorkers {
-		if !slices.Contains(g.WorkerNames, w) {
-			out.missing = append(out.missing, w)
-		}
-	}
-	if len(out.missing) > 0 {
-		fmt.Fprintf(d.env.Stderr, "demo: workers %s are not in this build: intents cannot all reach a final status and settle; the demo will stop at its timeout (%s)\n",
-			strings.Join(out.missing, ", "), d.timeout)
-	}
 	if !d.json {
 		fmt.Fprintf(d.env.Stderr, "demo: gateway up (NATS %s, simulated bank %s), scenario %s, %d intents, seed %d\n",
 			g.NC.ConnectedUrl(), g.Banksim.URL, d.scenario, d.n, d.seed)
@@ -681,7 +670,4 @@ func (d *demo) printTable(res *demoOutcome) {
 	l := res.ledger
 	fmt.Fprintf(d.env.Stdout, "bank: %d files received, %d distinct MsgIds, %d duplicate uploads refused (nothing booked), %d transactions booked, %d EndToEndIds booked twice\n",
 		l.FilesReceived, l.UniqueMsgIDs, l.DuplicateUploads, l.TransactionsBooked, l.EndToEndIDsBookedTwice)
-	if len(res.missing) > 0 {
-		fmt.Fprintf(d.env.Stdout, "workers missing from this build: %s\n", strings.Join(res.missing, ", "))
-	}
 }

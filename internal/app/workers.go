@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/isogate/isogate/banksim"
@@ -37,13 +36,6 @@ type Options struct {
 	Reconciler   func(*reconciler.Config)
 }
 
-// AvailableWorkers are the workers this build can run, in pipeline order.
-// A configured worker not among them is logged and skipped.
-func AvailableWorkers() []string {
-	return []string{config.WorkerEncoder, config.WorkerSubmitter, config.WorkerStatusPoller, config.WorkerStatements,
-		config.WorkerReconciler}
-}
-
 // drainTimeout is the router's drain: half the shutdown timeout, so the
 // NATS drain and the embedded server's stop fit in the rest.
 func drainTimeout(shutdown time.Duration) time.Duration {
@@ -74,7 +66,7 @@ func (g *Gateway) startWorkers(ctx context.Context, opts Options) error {
 	}
 	pub := workers.NewPublisher(g.JS, 0)
 	var ws []workers.Worker
-	var missing, looping []string
+	var looping []string
 	for _, name := range cfg.Workers {
 		switch name {
 		case config.WorkerEncoder:
@@ -161,12 +153,9 @@ func (g *Gateway) startWorkers(ctx context.Context, opts Options) error {
 			}
 			g.Reconciler = rc
 			ws = append(ws, rc.Worker())
-		default:
-			missing = append(missing, name)
+		default: // config.Validate refuses unknown names
+			return fmt.Errorf("unknown worker %q", name)
 		}
-	}
-	if len(missing) > 0 {
-		g.log.Warn("workers not available in this build are not run", slog.String("workers", strings.Join(missing, ",")))
 	}
 	g.background = append(g.background, g.runCertSource, g.runCertWatch)
 	for _, w := range ws {

@@ -129,6 +129,12 @@ func (h *Handler) process(ctx context.Context, a Account, data []byte, obj archi
 				cur.hold = append(cur.hold, "undecodable record: "+err.Error())
 				continue
 			}
+			// The statement under way is cut short: what was read is
+			// published, but it must not move the cursor past entries
+			// never read.
+			if cur != nil {
+				cur.hold = append(cur.hold, "decoding stopped: "+err.Error())
+			}
 			finish()
 			return errors.Join(append(errs, fmt.Errorf("decoding: %w", err))...)
 		}

@@ -1,6 +1,7 @@
 package statements
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -437,5 +438,86 @@ func TestRunPollsOnSchedule(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Run = %v, want nil", err)
+	}
+}
+
+// truncating cuts the first camt.053 it returns right after its first
+// entry, as a connection cut mid-body would.
+type truncating struct {
+	bank.Channel
+	mu  sync.Mutex
+	cut bool
+}
+
+func (c *truncating) Reports(ctx context.Context, req []byte) ([]bank.Document, error) {
+	docs, err := c.Channel.Reports(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, doc := range docs {
+		if c.cut || !strings.HasPrefix(doc.Message, "camt.053") {
+			continue
+		}
+		if at := bytes.Index(doc.Data, []byte("</Ntry>")); at >= 0 {
+			docs[i].Data = doc.Data[:at+len("</Ntry>")]
+			c.cut = true
+		}
+	}
+	return docs, nil
+}
+
+// TestTruncatedStatementHoldsTheCursor: a statement whose decoding stops
+// part way must not move the cursor past the entries never read; the next
+// poll reads the whole statement.
+func TestTruncatedStatementHoldsTheCursor(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	ch := &truncating{Channel: e.ch}
+	h := e.handler(t, ch)
+	e.pay(t, "TRC", 3)
+	e.clock.Advance(24 * time.Hour)
+	if err := h.PollAccount(ctx, e.acct, Camt053); err == nil {
+		t.Error("PollAccount of a truncated statement returned nil")
+	}
+	if !ch.cut {
+		t.Fatal("the channel did not cut the statement")
+	}
+	c, err := h.Cursor(ctx, e.acct, Camt053)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.LastSeq != 0 {
+		t.Fatalf("cursor moved to seq %d past a statement read only in part", c.LastSeq)
+	}
+	if err := h.PollAccount(ctx, e.acct, Camt053); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = h.Cursor(ctx, e.acct, Camt053); err != nil || c.LastSeq != 1 {
+		t.Fatalf("cursor after the full statement = %+v, %v; want seq 1", c, err)
+	}
+	subjects := e.entrySubjects(t)
+	checkOnce(t, subjects)
+	found := 0
+	st, err := e.js.Stream(ctx, messages.StreamStatements)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for s := range subjects {
+		m, err := st.GetLastMsgForSubject(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev messages.StatementEntry
+		if err := json.Unmarshal(m.Data, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if len(ev.Transactions) == 1 && strings.HasPrefix(ev.Transactions[0].EndToEndID, "TRC-") {
+			found++
+		}
+	}
+	if found != 3 {
+		t.Errorf("%d entries of the 3 payments, want 3", found)
 	}
 }

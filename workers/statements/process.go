@@ -99,7 +99,7 @@ type stmt struct {
 	net       big.Rat // Σ signed entry amounts
 	published int
 	dups      int
-	occ       map[string]int // content hash → occurrences so far
+	occ       map[string]int // content hash → occurrences so far in this statement (all its pages)
 	hold      []string       // why the cursor must not move past this statement
 }
 
@@ -111,6 +111,10 @@ func (h *Handler) process(ctx context.Context, a Account, data []byte, obj archi
 	d := xmlcodec.NewDecoder(bytes.NewReader(data), h.cfg.Limits)
 	var cur *stmt
 	var errs []error
+	// Occurrence counts of reference-less entries per statement id, shared
+	// by the pages of one statement in this document: two identical fees
+	// on two pages are two entries, not one.
+	occ := map[string]map[string]int{}
 	finish := func() {
 		if cur != nil {
 			if err := h.finish(ctx, cur); err != nil {
@@ -146,7 +150,10 @@ func (h *Handler) process(ctx context.Context, a Account, data []byte, obj archi
 				return errors.Join(append(errs, fmt.Errorf("%s %s reports account %s, asked for %s", r.Message, r.ReportID,
 					messages.MaskIBAN(r.Account), messages.MaskIBAN(a.IBAN)))...)
 			}
-			cur = &stmt{acct: a, fam: fam, obj: obj, rpt: r, occ: map[string]int{}}
+			if occ[r.ReportID] == nil {
+				occ[r.ReportID] = map[string]int{}
+			}
+			cur = &stmt{acct: a, fam: fam, obj: obj, rpt: r, occ: occ[r.ReportID]}
 			if err := h.begin(ctx, cur, depth); err != nil {
 				return errors.Join(append(errs, err)...)
 			}

@@ -291,20 +291,22 @@ func (h *Handler) single(ctx context.Context, ev messages.StatementEntry, in *st
 	if err != nil {
 		return err
 	}
-	if p != nil {
-		switch {
-		case ccy != p.Currency:
-			u.expected = p.Amount + " " + p.Currency
-			return h.unmatched(ctx, u.with(messages.UnmatchedCurrencyMismatch, fmt.Sprintf("booked in %s, the intent is in %s", ccy, p.Currency)))
-		case !sameAmount(amount, p.Amount):
-			u.expected = p.Amount + " " + p.Currency
-			return h.unmatched(ctx, u.with(messages.UnmatchedAmountMismatch, fmt.Sprintf("booked %s %s, the intent is %s %s", amount, ccy, p.Amount, p.Currency)))
-		case p.Debtor.IBAN != ev.Account:
-			u.expected = p.Debtor.IBAN
-			return h.unmatched(ctx, u.with(messages.UnmatchedAccountMismatch, "booked on another account than the intent's debtor account"))
-		}
-		amount = p.Amount
+	if p == nil {
+		// Without the intent nothing can be checked: never settle blind.
+		return fmt.Errorf("intent %s is no longer in the stream: cannot check its booking", in.ID)
 	}
+	switch {
+	case ccy != p.Currency:
+		u.expected = p.Amount + " " + p.Currency
+		return h.unmatched(ctx, u.with(messages.UnmatchedCurrencyMismatch, fmt.Sprintf("booked in %s, the intent is in %s", ccy, p.Currency)))
+	case !sameAmount(amount, p.Amount):
+		u.expected = p.Amount + " " + p.Currency
+		return h.unmatched(ctx, u.with(messages.UnmatchedAmountMismatch, fmt.Sprintf("booked %s %s, the intent is %s %s", amount, ccy, p.Amount, p.Currency)))
+	case p.Debtor.IBAN != ev.Account:
+		u.expected = p.Debtor.IBAN
+		return h.unmatched(ctx, u.with(messages.UnmatchedAccountMismatch, "booked on another account than the intent's debtor account"))
+	}
+	amount = p.Amount
 	if err := h.settle(ctx, ev, in, amount, ccy, u); err != nil {
 		return err
 	}
@@ -314,7 +316,14 @@ func (h *Handler) single(ctx context.Context, ev messages.StatementEntry, in *st
 // batchBooked reconciles one entry covering a whole batch or PmtInf.
 func (h *Handler) batchBooked(ctx context.Context, ev messages.StatementEntry, b *state.Batch, amount, ccy string, u unmatched) error {
 	u.batchID = b.ID
+	switch b.State {
+	case state.Submitted, state.Submitting, state.InDoubt:
+		// The statement came before the final pain.002: which intents the
+		// booking covers is not known yet. Try again after the backoff.
+		return fmt.Errorf("batch %s is %s: its intents are not final, so its booking cannot be checked yet", b.ID, b.State)
+	}
 	var sum big.Rat
+	scale := 0 // decimals of the most precise amount, to show the sum exactly
 	var ins []*state.Intent
 	amounts := map[string]string{}
 	for _, id := range b.IntentIDs {
@@ -337,15 +346,19 @@ func (h *Handler) batchBooked(ctx context.Context, ev messages.StatementEntry, b
 			return workers.Permanent(fmt.Errorf("batch %s: intent %s: amount %s %s", b.ID, id, p.Amount, p.Currency))
 		}
 		sum.Add(&sum, v)
+		if _, frac, ok := strings.Cut(p.Amount, "."); ok {
+			scale = max(scale, len(frac))
+		}
 		ins = append(ins, in)
 		amounts[id] = p.Amount
 	}
-	want := sum.FloatString(2)
+	want := sum.FloatString(max(scale, 2))
+	booked, bookedOK := new(big.Rat).SetString(amount)
 	switch {
 	case ccy != b.Currency:
 		u.expected = want + " " + b.Currency
 		return h.unmatched(ctx, u.with(messages.UnmatchedCurrencyMismatch, fmt.Sprintf("batch booking in %s, the batch is in %s", ccy, b.Currency)))
-	case len(ins) == 0 || !sameAmount(amount, want):
+	case len(ins) == 0 || !bookedOK || booked.Cmp(&sum) != 0: // exact: no rounding before comparing
 		u.expected = want + " " + b.Currency
 		return h.unmatched(ctx, u.with(messages.UnmatchedAmountMismatch, fmt.Sprintf("batch booking of %s %s, its %d accepted intents sum to %s",
 			amount, ccy, len(ins), want)))

@@ -327,7 +327,9 @@ func (h *Handler) upload(ctx context.Context, b *state.Batch) (*state.Batch, err
 		return nil, fmt.Errorf("submitter: uploading %s (attempt %d): %w", b.ID, b.Attempts, err)
 	case errors.Is(err, bank.ErrPermanent):
 		reason := "refused by the bank: " + refusal(err)
-		next, terr := h.batches.Transition(ctx, b.ID, state.Failed, reason, nil)
+		// Only if no later attempt has started meanwhile (a pause past the
+		// upload lease): that one may be at the bank.
+		next, terr := h.batches.Transition(ctx, b.ID, state.Failed, reason, sameAttempt(b.Attempts, nil))
 		if terr != nil {
 			return h.current(ctx, b.ID, terr)
 		}
@@ -363,7 +365,7 @@ func (h *Handler) bytesFor(ctx context.Context, b *state.Batch) (*state.Batch, [
 	f, err := p.Prepare(ctx, bank.File{MsgID: b.ID, Data: raw})
 	if errors.Is(err, bank.ErrPermanent) {
 		// Nothing was sent: the batch can fail from encoded.
-		next, terr := h.batches.Transition(ctx, b.ID, state.Failed, "cannot prepare the file: "+err.Error(), nil)
+		next, terr := h.batches.Transition(ctx, b.ID, state.Failed, "cannot prepare the file: "+err.Error(), sameAttempt(b.Attempts, nil))
 		if terr != nil {
 			next, terr = h.current(ctx, b.ID, terr)
 		}

@@ -128,16 +128,18 @@ func (h *Handler) reject(ctx context.Context, id string, raw []byte, reasons []m
 	rec, err := h.intents.Get(ctx, id)
 	switch {
 	case err == nil:
-		h.m.duplicates.Inc()
-		h.log.WarnContext(ctx, "invalid copy of an intent id already batched: acked, not rejected", "intent_id", id, "batch_id", rec.BatchID)
-		b, err := h.batches.Get(ctx, rec.BatchID)
-		if err == nil && b.State == state.Encoded {
-			_, err = h.ensureEncoded(ctx, b)
+		// Settled like any claim: an encoded batch gets its event, a fresh
+		// open one is waited for, a dead one releases the id — which then
+		// has no batch and is rejected below, so it still ends in exactly
+		// one terminal event.
+		free, err := h.settleClaim(ctx, id, rec.BatchID)
+		if err != nil || !free {
+			if err == nil {
+				h.m.duplicates.Inc()
+				h.log.WarnContext(ctx, "invalid copy of an intent id already batched: acked, not rejected", "intent_id", id, "batch_id", rec.BatchID)
+			}
+			return err
 		}
-		if errors.Is(err, state.ErrNotFound) {
-			err = nil
-		}
-		return err
 	case !errors.Is(err, state.ErrNotFound):
 		return err
 	}

@@ -2,6 +2,7 @@ package encoder_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -445,5 +446,35 @@ func TestCtrlSumCapClosesBatch(t *testing.T) {
 		}
 		data, _ := e.readArchived(t, b)
 		validateXSD(t, data, "pain.001.001.03")
+	}
+}
+
+// TestInvalidIntentClaimedByDeadBatch: an invalid intent whose id is held
+// by an open batch whose encoder died (a crash after the claims) is not
+// acked away: once the batch is stale it is abandoned, the claim released,
+// and the intent rejected — one terminal event.
+func TestInvalidIntentClaimedByDeadBatch(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	in := intentgen.Intents(1, intentgen.Options{Prefix: "DEAD", Debtors: 1, Seed: 9})[0]
+	if _, err := e.batches.Create(t.Context(), state.Batch{ID: "BDEAD", Profile: "ekase", IntentIDs: []string{in.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := e.intents.Claim(t.Context(), in.ID, "BDEAD"); err != nil || !ok {
+		t.Fatalf("claim: %v %v", ok, err)
+	}
+	in.Creditor.IBAN = "LV00HABA0000000000001" // invalid: check digits never issued
+	data, _ := json.Marshal(in)
+	e.start(t, testConfig(), nil)
+	e.publishRaw(t, messages.IntentSubject(in.ID), data, map[string]string{messages.HeaderMsgID: in.ID})
+	eventually(t, 15*time.Second, "the intent rejected", func() bool {
+		return len(e.subjectCounts(t, messages.StreamPayments, messages.IntentRejectedSubject(in.ID))) == 1
+	})
+	b, err := e.batches.Get(t.Context(), "BDEAD")
+	if err != nil || b.State != state.Failed {
+		t.Errorf("dead batch = %+v, %v; want failed (abandoned)", b, err)
+	}
+	if _, err := e.intents.Get(t.Context(), in.ID); !errors.Is(err, state.ErrNotFound) {
+		t.Errorf("claim of %s still held: %v", in.ID, err)
 	}
 }

@@ -121,9 +121,6 @@ func NewSubscriber(js jetstream.JetStream, cfg SubscriberConfig) (*Subscriber, e
 	}, nil
 }
 
-// Consumer returns the consumer spec with its defaults filled in.
-func (s *Subscriber) Consumer() ConsumerSpec { return s.cfg.Consumer }
-
 // Subscribe creates or updates the consumer and starts fetching from it.
 // topic must be the consumer's name. The channel closes after Close, or
 // when ctx ends, once the messages in flight are acked, nacked or

@@ -301,19 +301,6 @@ func (h *Handler) pollDue(ctx context.Context) {
 	}
 }
 
-// Poll fetches the statements of every account now, whatever the schedule:
-// camt.053 for the closed days not yet received, camt.052 and (where the
-// profile has it) camt.054 for today. It returns every account's error.
-func (h *Handler) Poll(ctx context.Context) error {
-	var errs []error
-	for _, a := range h.cfg.Accounts {
-		if err := h.poll(ctx, a, Camt053, Camt052, Camt054); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
 // PollAccount fetches the given families ("camt.053", …; all three when
 // none) for one configured account now.
 func (h *Handler) PollAccount(ctx context.Context, iban string, families ...string) error {

@@ -488,28 +488,6 @@ func (h *Handler) relist(ctx context.Context) error {
 	return nil
 }
 
-// Recover polls every submitted batch once now, in turn, and returns the
-// failures joined. [Handler.Run] does the same on its schedule (it
-// re-lists at start), so Recover is for a one-shot catch-up, such as after
-// an outage, or a tool.
-func (h *Handler) Recover(ctx context.Context) error {
-	list, err := h.batches.List(ctx, state.Submitted)
-	if err != nil {
-		return fmt.Errorf("statuspoller: recovering: %w", err)
-	}
-	var errs []error
-	for _, b := range list {
-		h.track(b)
-		if err := h.poll(ctx, b.ID); err != nil {
-			errs = append(errs, fmt.Errorf("batch %s: %w", b.ID, err))
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("statuspoller: recovering: %w", err)
-	}
-	return nil
-}
-
 // crash calls the crash hook and gives up when ctx ends before it returns.
 func (h *Handler) crash(ctx context.Context, point string) error {
 	if h.cfg.Crash == nil {

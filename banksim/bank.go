@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -87,6 +88,12 @@ type Ledger struct {
 	TransactionsBooked     int            `json:"transactions_booked"`
 	EndToEndIDsBookedTwice int            `json:"end_to_end_ids_booked_twice"`
 	Accounts               []AccountState `json:"accounts"`
+	// Requests counts the requests faults apply to (uploads, status and
+	// report queries), UploadRequests the uploads among them, and Faults
+	// the faults injected, by kind (FailNext ones included).
+	Requests       int           `json:"requests"`
+	UploadRequests int           `json:"upload_requests"`
+	Faults         map[Fault]int `json:"faults"`
 }
 
 // AccountState is an account's available balance: opening balance, plus
@@ -133,6 +140,10 @@ type Bank struct {
 	faults      Faults
 	rng         *rand.Rand
 	failNext    map[Fault]int
+	// requests and uploadRequests count the requests faults apply to;
+	// injected the faults drawn, by kind.
+	requests, uploadRequests int
+	injected                 map[Fault]int
 	closed      chan struct{}
 	held        atomic.Int64 // requests held by the timeout fault
 	closeOnce   sync.Once
@@ -201,7 +212,7 @@ func NewBank(cfg Config) (*Bank, error) {
 	}
 	b := &Bank{cfg: cfg, prof: prof, log: cfg.Log, accounts: map[string]*account{}, files: map[string]*file{},
 		booked: map[string]string{}, seq052: map[string]int{}, seq054: map[string]int{}, faults: cfg.Faults,
-		rng: rand.New(rand.NewPCG(uint64(cfg.Seed), 0xba4c51)), failNext: map[Fault]int{}, closed: make(chan struct{})}
+		rng: rand.New(rand.NewPCG(uint64(cfg.Seed), 0xba4c51)), failNext: map[Fault]int{}, injected: map[Fault]int{}, closed: make(chan struct{})}
 	for i, a := range cfg.Accounts {
 		if err := validIBAN(a.IBAN); err != nil {
 			errs = append(errs, fmt.Errorf("banksim: account %d: IBAN %q: %w", i, a.IBAN, err))
@@ -289,7 +300,8 @@ func (b *Bank) Ledger() Ledger {
 	now := b.cfg.Now()
 	b.generate(now)
 	l := Ledger{FilesReceived: b.received, UniqueMsgIDs: len(b.files), DuplicateUploads: b.duplicates,
-		TransactionsBooked: b.txBooked, Accounts: []AccountState{}}
+		TransactionsBooked: b.txBooked, Accounts: []AccountState{}, Requests: b.requests,
+		UploadRequests: b.uploadRequests, Faults: maps.Clone(b.injected)}
 	// Count from the entries themselves, not from the registry that
 	// prevents double booking: this is the check, not the mechanism.
 	seen := map[string]int{}

@@ -112,12 +112,26 @@ func (b *Bank) handleReports(w http.ResponseWriter, r *http.Request) response {
 	return xmlResponse(http.StatusOK, doc)
 }
 
-// decide draws the fault of one request: a pending FailNext first, else
-// one draw of the seeded generator against the cumulative rates, in the
-// order reset, error, timeout, drop-after-accept, malformed.
+// decide draws the fault of one request and counts the request and its
+// fault for the [Ledger].
 func (b *Bank) decide(upload bool) (Fault, time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	f, latency := b.draw(upload)
+	b.requests++
+	if upload {
+		b.uploadRequests++
+	}
+	if f != "" {
+		b.injected[f]++
+	}
+	return f, latency
+}
+
+// draw picks the fault of one request: a pending FailNext first, else one
+// draw of the seeded generator against the cumulative rates, in the order
+// reset, error, timeout, drop-after-accept, malformed. b.mu is held.
+func (b *Bank) draw(upload bool) (Fault, time.Duration) {
 	kinds := []struct {
 		f    Fault
 		rate float64

@@ -64,6 +64,11 @@ func (g *Gateway) startWorkers(ctx context.Context, opts Options) error {
 			return err
 		}
 	}
+	// A crash_at this binary cannot honour stops the start, whichever
+	// workers run here.
+	if _, err := g.crashHook(""); err != nil {
+		return err
+	}
 	pub := workers.NewPublisher(g.JS, 0)
 	var ws []workers.Worker
 	var looping []string
@@ -73,6 +78,11 @@ func (g *Gateway) startWorkers(ctx context.Context, opts Options) error {
 			ecfg := encoder.Config{DefaultProfile: cfg.Encoder.DefaultProfile, Wait: cfg.Encoder.Wait}
 			if opts.Encoder != nil {
 				opts.Encoder(&ecfg)
+			}
+			if hook, err := g.crashHook(name); err != nil {
+				return err
+			} else if hook != nil {
+				ecfg.Crash = hook
 			}
 			enc, err := encoder.New(ecfg, encoder.Deps{JS: g.JS, Publisher: pub, Batches: batches.WithWorker(encoder.Name),
 				Intents: intents, Archive: arch, Profiles: g.Profiles, Logger: g.log.With(slog.String("worker", encoder.Name)),
@@ -90,9 +100,14 @@ func (g *Gateway) startWorkers(ctx context.Context, opts Options) error {
 			}
 			ws = append(ws, enc.Worker())
 		case config.WorkerSubmitter:
-			scfg := submitter.Config{Channel: channelName(cfg)}
+			scfg := submitter.Config{Channel: channelName(cfg), UploadTimeout: cfg.Submitter.UploadTimeout}
 			if opts.Submitter != nil {
 				opts.Submitter(&scfg)
+			}
+			if hook, err := g.crashHook(name); err != nil {
+				return err
+			} else if hook != nil {
+				scfg.Crash = hook
 			}
 			sub, err := submitter.New(scfg, submitter.Deps{JS: g.JS, Publisher: pub, Batches: batches, Archive: arch,
 				Channel: g.Channel, Logger: g.log})
@@ -114,7 +129,9 @@ func (g *Gateway) startWorkers(ctx context.Context, opts Options) error {
 			})
 			ws = append(ws, sub.Worker())
 		case config.WorkerStatusPoller:
-			pcfg := statuspoller.Config{}
+			ps := cfg.StatusPoller
+			pcfg := statuspoller.Config{Schedule: statuspoller.Schedule{FirstDelay: ps.FirstDelay, Interval: ps.Interval,
+				MaxInterval: ps.MaxInterval}}
 			if opts.StatusPoller != nil {
 				opts.StatusPoller(&pcfg)
 			}

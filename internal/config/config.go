@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -46,10 +47,20 @@ type Config struct {
 	// five. Run a subset per process to scale out on a NATS cluster
 	// (serve --workers submitter); JetStream consumers spread the work.
 	// In the environment: a comma-separated list (ISOGATE_WORKERS).
-	Workers    []string   `yaml:"workers"`
-	Bank       Bank       `yaml:"bank"`
-	Encoder    Encoder    `yaml:"encoder"`
-	Statements Statements `yaml:"statements"`
+	Workers      []string     `yaml:"workers"`
+	Bank         Bank         `yaml:"bank"`
+	Encoder      Encoder      `yaml:"encoder"`
+	Submitter    Submitter    `yaml:"submitter"`
+	StatusPoller StatusPoller `yaml:"statuspoller"`
+	Statements   Statements   `yaml:"statements"`
+	// CrashAt arms a crash hook for fault-injection runs (the chaos
+	// harness, docs/RELIABILITY.md): "WORKER:POINT" or "WORKER:POINT:N"
+	// makes the process kill itself with SIGKILL the N-th time (default 1)
+	// the worker reaches the named crash point. WORKER is encoder or
+	// submitter; the points are the workers' Crash* constants. Only
+	// binaries built with -tags chaos honour it: others refuse to start
+	// with it set. Default: none.
+	CrashAt string `yaml:"crash_at"`
 }
 
 // Worker names, in pipeline order.
@@ -188,6 +199,25 @@ type Encoder struct {
 	Wait time.Duration `yaml:"wait"`
 }
 
+// Submitter tunes the submitter worker.
+type Submitter struct {
+	// UploadTimeout bounds one upload, and is the lease other submitters
+	// wait out (plus 5s for clock skew) before they treat a batch left in
+	// submitting — its submitter died mid-upload — as in doubt. Keep it
+	// above bank.h2h.timeout. Default: 60s.
+	UploadTimeout time.Duration `yaml:"upload_timeout"`
+}
+
+// StatusPoller tunes how often the bank is asked for the status of a
+// submitted batch: FirstDelay after the upload, then Interval, doubling up
+// to MaxInterval until the status is final.
+type StatusPoller struct {
+	// FirstDelay defaults to 2s, Interval to 2s, MaxInterval to 5m.
+	FirstDelay  time.Duration `yaml:"first_delay"`
+	Interval    time.Duration `yaml:"interval"`
+	MaxInterval time.Duration `yaml:"max_interval"`
+}
+
 // Log configures the gateway's structured log on stderr.
 type Log struct {
 	// Level is debug, info, warn or error. Default: info.
@@ -287,8 +317,10 @@ func Default() Config {
 			Banksim: Banksim{Addr: "127.0.0.1:0", Profile: "ekase", Seed: 1, Process: time.Second, Settle: 2 * time.Second},
 			H2H:     H2H{CertStore: "data/certs", Sign: "none", Timeout: 30 * time.Second},
 		},
-		Encoder:    Encoder{DefaultProfile: "ekase", Wait: 2 * time.Second},
-		Statements: Statements{Tick: 30 * time.Second, Intraday: 15 * time.Minute, Retry: time.Minute, RequestTimeout: time.Minute},
+		Encoder:      Encoder{DefaultProfile: "ekase", Wait: 2 * time.Second},
+		Submitter:    Submitter{UploadTimeout: time.Minute},
+		StatusPoller: StatusPoller{FirstDelay: 2 * time.Second, Interval: 2 * time.Second, MaxInterval: 5 * time.Minute},
+		Statements:   Statements{Tick: 30 * time.Second, Intraday: 15 * time.Minute, Retry: time.Minute, RequestTimeout: time.Minute},
 	}
 }
 
@@ -569,8 +601,47 @@ func (c *Config) Validate() error {
 	if c.Encoder.Wait <= 0 {
 		bad("encoder.wait", "must be positive")
 	}
+	if c.Submitter.UploadTimeout <= 0 {
+		bad("submitter.upload_timeout", "must be positive")
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"first_delay", c.StatusPoller.FirstDelay}, {"interval", c.StatusPoller.Interval}, {"max_interval", c.StatusPoller.MaxInterval}} {
+		if d.v <= 0 {
+			bad("statuspoller."+d.name, "must be positive")
+		}
+	}
+	if c.StatusPoller.MaxInterval > 0 && c.StatusPoller.MaxInterval < c.StatusPoller.Interval {
+		bad("statuspoller.max_interval", "%s is below statuspoller.interval %s", c.StatusPoller.MaxInterval, c.StatusPoller.Interval)
+	}
 	c.validateStatements(bad)
+	if c.CrashAt != "" {
+		if _, _, _, err := ParseCrashAt(c.CrashAt); err != nil {
+			bad("crash_at", "%v", err)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// ParseCrashAt splits a crash_at setting "WORKER:POINT[:N]" into its parts;
+// n is 1 when not given. It checks the shape and the worker, not the point
+// (the worker knows its points).
+func ParseCrashAt(s string) (worker, point string, n int, err error) {
+	parts := strings.Split(s, ":")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+		return "", "", 0, fmt.Errorf("%q is not WORKER:POINT or WORKER:POINT:N", s)
+	}
+	worker, point, n = parts[0], parts[1], 1
+	if worker != WorkerEncoder && worker != WorkerSubmitter {
+		return "", "", 0, fmt.Errorf("%q: worker %q has no crash points (encoder or submitter)", s, worker)
+	}
+	if len(parts) == 3 {
+		if n, err = strconv.Atoi(parts[2]); err != nil || n < 1 {
+			return "", "", 0, fmt.Errorf("%q: N must be a positive integer", s)
+		}
+	}
+	return worker, point, n, nil
 }
 
 func (c *Config) validateWorkers(bad func(setting, format string, args ...any)) {
@@ -695,7 +766,7 @@ func ParseBytes(s string) (int64, error) {
 		}
 	}
 	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n <= 0 {
+	if err != nil || n <= 0 || n > math.MaxInt64/mult { // n*mult must not overflow
 		return 0, fmt.Errorf("%q is not a size like 512MB or 10GB", s)
 	}
 	return n * mult, nil

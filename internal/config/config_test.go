@@ -121,12 +121,18 @@ func TestValidateNamesEverySetting(t *testing.T) {
 	cfg.NATS.Streams.MaxAge = map[string]time.Duration{"PAYMENT": time.Hour}
 	cfg.Ops.Listen = "8080"
 	cfg.Publish.InFlight = 0
+	cfg.Submitter.UploadTimeout = -time.Second
+	cfg.StatusPoller.FirstDelay = 0
+	cfg.StatusPoller.MaxInterval = time.Second
+	cfg.StatusPoller.Interval = time.Minute
+	cfg.CrashAt = "encoder"
 	err := cfg.Validate()
 	if err == nil {
 		t.Fatal("Validate() = nil, want errors")
 	}
 	for _, setting := range []string{"log.level", "nats.embedded.port", "nats.embedded.sync_interval",
-		"nats.streams.replicas", "nats.streams.max_age.PAYMENT", "ops.listen", "publish.in_flight"} {
+		"nats.streams.replicas", "nats.streams.max_age.PAYMENT", "ops.listen", "publish.in_flight",
+		"submitter.upload_timeout", "statuspoller.first_delay", "statuspoller.max_interval", "crash_at"} {
 		if !strings.Contains(err.Error(), "config: "+setting+":") {
 			t.Errorf("Validate() error does not name %s:\n%v", setting, err)
 		}
@@ -271,6 +277,36 @@ statements:
 	for _, n := range EnvNames() {
 		if n == "ISOGATE_STATEMENTS_ACCOUNTS" {
 			t.Error("a list of records is YAML only, not an environment variable")
+		}
+	}
+}
+
+func TestParseCrashAt(t *testing.T) {
+	tests := []struct {
+		in            string
+		worker, point string
+		n             int
+		wantErr       string
+	}{
+		{in: "encoder:claimed", worker: "encoder", point: "claimed", n: 1},
+		{in: "submitter:after-upload:3", worker: "submitter", point: "after-upload", n: 3},
+		{in: "encoder", wantErr: "not WORKER:POINT"},
+		{in: "encoder:", wantErr: "not WORKER:POINT"},
+		{in: "reconciler:x", wantErr: "has no crash points"},
+		{in: "encoder:claimed:0", wantErr: "positive integer"},
+		{in: "encoder:claimed:x", wantErr: "positive integer"},
+		{in: "encoder:claimed:1:2", wantErr: "not WORKER:POINT"},
+	}
+	for _, tt := range tests {
+		w, p, n, err := ParseCrashAt(tt.in)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("ParseCrashAt(%q) error = %v, want it to contain %q", tt.in, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || w != tt.worker || p != tt.point || n != tt.n {
+			t.Errorf("ParseCrashAt(%q) = %q, %q, %d, %v; want %q, %q, %d", tt.in, w, p, n, err, tt.worker, tt.point, tt.n)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package workers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"runtime/debug"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go"
 
 	"github.com/isogate/isogate/messages"
 )
@@ -101,7 +103,22 @@ func (dl *deadLetterer) giveUp(msg *message.Message, d *Delivery, key string, ca
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(msg.Context()), dl.timeout)
 	defer cancel()
-	if _, err := dl.pub.PublishEvent(ctx, ev, key); err != nil {
+	_, err := dl.pub.PublishEvent(ctx, ev, key)
+	if errors.Is(err, nats.ErrMaxPayload) {
+		// A message near max_payload does not fit in its dead letter (base64
+		// adds a third): without this, it would be redelivered until
+		// MaxDeliver and then sit unacked, in no queue. Its data (and, if
+		// need be, its headers) stay in its stream, where Stream and
+		// StreamSeq point.
+		ev.Error += fmt.Sprintf(" (the message's %d bytes are too large to copy into this dead letter: read them from stream %s, sequence %d)",
+			len(d.Data), d.Stream, d.StreamSeq)
+		ev.Data = nil
+		if _, err = dl.pub.PublishEvent(ctx, ev, key); errors.Is(err, nats.ErrMaxPayload) {
+			ev.Headers = nil
+			_, err = dl.pub.PublishEvent(ctx, ev, key)
+		}
+	}
+	if err != nil {
 		err = fmt.Errorf("%w (and dead-lettering failed: %w)", cause, err)
 		d.setOutcome(outcomeRetry, err)
 		return err

@@ -78,7 +78,11 @@
 // [SetIDs], or the subject), and the first and last failure times. The
 // first failure time is exact when this process saw every failed attempt;
 // otherwise (a restart, another instance) it is the time the original was
-// stored, the earliest it can have been. Its Nats-Msg-Id is
+// stored, the earliest it can have been. A body too large to copy (a dead
+// letter is limited by max_payload, and base64 makes the body a third
+// larger) is left out, and then the headers too if need be: the error says
+// so, and the original stays in its stream at that sequence. Its
+// Nats-Msg-Id is
 // "<stream>:<seq>:<worker>": a crash between storing the dead letter and
 // acking the original stores nothing new on redelivery within the DLQ
 // stream's duplicate window (2 minutes by default); after it, a second copy

@@ -213,3 +213,40 @@ func (h *Handler) announce(id string) {
 	}
 	h.announced.ids[id] = true
 }
+
+// idLocks is a mutex per intent id, held by [Handler.Handle] from its first
+// look at the id until the intent is rejected or added to a batch. The zero
+// value is ready to use.
+type idLocks struct {
+	mu sync.Mutex
+	m  map[string]*idLock
+}
+
+type idLock struct {
+	mu      sync.Mutex
+	holders int // goroutines holding or waiting for mu
+}
+
+// lock locks id and returns its unlock.
+func (l *idLocks) lock(id string) (unlock func()) {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = map[string]*idLock{}
+	}
+	k := l.m[id]
+	if k == nil {
+		k = &idLock{}
+		l.m[id] = k
+	}
+	k.holders++
+	l.mu.Unlock()
+	k.mu.Lock()
+	return func() {
+		k.mu.Unlock()
+		l.mu.Lock()
+		if k.holders--; k.holders == 0 {
+			delete(l.m, id)
+		}
+		l.mu.Unlock()
+	}
+}

@@ -8,7 +8,11 @@
 // # Outcomes of one intent
 //
 //	body not a JSON object, no id, wrong type/version,
-//	  or an id other than its subject's          Permanent: dead letter on dlq.encoder
+//	  an id other than its subject's, an id too
+//	  long for a subject (token over 1 KiB), or a
+//	  subject of more than one token after
+//	  pay.intent (read through pay.intent.*.>)     Permanent: dead letter on dlq.encoder
+//	pay.intent.rejected.<id> (also read there)     ack: an event, not an intent
 //	invalid fields, profile rules, unknown profile pay.intent.rejected.<id> (Nats-Msg-Id "rejected:"+id), ack
 //	id already claimed by an encoded batch         make sure that batch's pay.batch.encoded exists, ack
 //	id claimed by a batch still open and stale     Abandon that batch, Release, batch the intent again
@@ -17,7 +21,9 @@
 //	valid, new                                     wait for its batch to be encoded, then ack
 //
 // An invalid intent whose id is claimed by a batch is never rejected: that
-// id is being paid, and the invalid copy is acked as a duplicate. A replay
+// id is being paid, and the invalid copy is acked as a duplicate; so is an
+// invalid copy delivered while a valid copy of its id waits for its batch
+// (copies of one id are decided one at a time). A replay
 // (`isogate dlq replay`, header Isogate-Replay-Of) follows the same rules,
 // so replaying an intent whose id is already batched or rejected is a
 // no-op, while a replay whose id only a dead batch claimed is batched. Two

@@ -37,6 +37,17 @@ const (
 	DefaultMaxConcurrency = 10000
 )
 
+// subjectIntentsNested is what the encoder reads besides
+// [messages.SubjectIntents]: the rejections it acks at once, and intents
+// published on a subject of more than one token after pay.intent, which it
+// dead-letters.
+const subjectIntentsNested = "pay.intent.*.>"
+
+// maxIDToken bounds the subject token of an intent id the encoder uses in
+// subjects and keys: far above any valid id (35 characters, a token of at
+// most 188 bytes), far below the 4 KiB NATS control line.
+const maxIDToken = 1024
+
 // Crash points passed to [Config.Crash], in flush order.
 const (
 	CrashCreated      = "created"      // batch record stored, open
@@ -167,6 +178,7 @@ type Handler struct {
 	mu       sync.Mutex
 	groups   map[groupKey]*pending // batches collecting intents
 	inflight map[string]*item      // intent id → its item, collecting or flushing
+	ids      idLocks               // serialise Handle's decision per intent id
 	flushes  sync.WaitGroup
 
 	streamMu sync.Mutex
@@ -267,7 +279,7 @@ func (h *Handler) Worker() workers.Worker {
 		Consumer: workers.ConsumerSpec{
 			Name:           Name,
 			Stream:         messages.StreamPayments,
-			FilterSubjects: []string{messages.SubjectIntents},
+			FilterSubjects: []string{messages.SubjectIntents, subjectIntentsNested},
 			AckWait:        h.cfg.AckWait,
 			MaxDeliver:     h.cfg.MaxDeliver,
 			MaxAckPending:  h.cfg.Concurrency + max(h.cfg.Concurrency/10, 100),
@@ -310,6 +322,15 @@ func (h *Handler) crash(point string) {
 func (h *Handler) Handle(msg *message.Message) error {
 	ctx := msg.Context()
 	subject := msg.Metadata.Get(workers.MetaSubject)
+	if strings.Count(subject, ".") > 2 {
+		// The consumer also reads pay.intent.*.>, where a producer that
+		// put an id with dots in the subject as it is would otherwise
+		// leave its intent unread forever.
+		if rest, ok := strings.CutPrefix(subject, "pay.intent.rejected."); ok && !strings.Contains(rest, ".") {
+			return nil // a rejection event: not an intent, nothing to do
+		}
+		return workers.Permanent(fmt.Errorf("encoder: message on %s: an intent is published on pay.intent.<token>, a single token: write an id with dots as = and its unpadded base64url (messages.SubjectToken)", subject))
+	}
 	in, perr := messages.ParseIntent(msg.Payload)
 	var jerr *messages.JSONError
 	if errors.As(perr, &jerr) {
@@ -318,6 +339,13 @@ func (h *Handler) Handle(msg *message.Message) error {
 	reasons := messages.RejectionErrors(perr)
 	if in.ID == "" {
 		return workers.Permanent(fmt.Errorf("encoder: intent on %s has no readable id: %w", subject, perr))
+	}
+	if n := len(messages.SubjectToken(in.ID)); n > maxIDToken {
+		// Its rejection subject and its key in the intents bucket would be
+		// too long for a NATS control line (4 KiB): the server would close
+		// the gateway's connection.
+		return workers.Permanent(fmt.Errorf("encoder: intent on %s: its id of %d bytes is too long to name a subject (token of %d bytes, at most %d); ids have at most %d characters",
+			subject, len(in.ID), n, maxIDToken, messages.MaxIDLength))
 	}
 	workers.SetIDs(msg, in.ID, "")
 	for _, r := range reasons {
@@ -342,23 +370,35 @@ func (h *Handler) Handle(msg *message.Message) error {
 		pay, err = validate(prof, in)
 		reasons = mergeReasons(reasons, err)
 	}
-	if len(reasons) > 0 {
-		return h.reject(ctx, in.ID, msg.Payload, reasons)
-	}
-
-	// A copy of this id already waiting here shares its outcome.
+	// Copies of one id delivered at once decide one after the other, so
+	// that an invalid copy and a valid one cannot both see the id as new:
+	// one would be rejected and the other paid, two terminal events.
+	unlock := h.ids.lock(in.ID)
+	// A copy of this id already waiting here shares its outcome: an
+	// invalid copy too, as it would once the id is claimed.
 	if it := h.lookup(in.ID); it != nil {
-		return h.wait(ctx, it, false)
+		unlock()
+		err := h.wait(ctx, it, false)
+		if err == nil && len(reasons) > 0 {
+			h.m.duplicates.Inc()
+		}
+		return err
+	}
+	if len(reasons) > 0 {
+		defer unlock()
+		return h.reject(ctx, in.ID, msg.Payload, reasons)
 	}
 	// Known ids are settled without waiting for a batch.
 	known, err := h.known(ctx, in.ID)
 	if err != nil || known {
+		unlock()
 		if known {
 			h.m.duplicates.Inc()
 		}
 		return err
 	}
 	it, owner := h.add(in, msg.Payload, pay, prof, profName)
+	unlock()
 	return h.wait(ctx, it, owner)
 }
 

@@ -113,7 +113,8 @@ type exchange struct {
 }
 
 // do sends one request; expect asks for "100 Continue" before the body.
-func (c *Client) do(ctx context.Context, hc *http.Client, method, path string, body []byte, expect bool) (exchange, error) {
+// An answer longer than limit bytes is read no further (readErr).
+func (c *Client) do(ctx context.Context, hc *http.Client, method, path string, body []byte, expect bool, limit int64) (exchange, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, c.url(path), nil)
@@ -140,9 +141,9 @@ func (c *Client) do(ctx context.Context, hc *http.Client, method, path string, b
 	}
 	defer resp.Body.Close()
 	x.code = resp.StatusCode
-	x.body, x.readErr = io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxResponseBytes+1))
-	if x.readErr == nil && int64(len(x.body)) > c.cfg.MaxResponseBytes {
-		x.readErr = fmt.Errorf("answer larger than %d bytes", c.cfg.MaxResponseBytes)
+	x.body, x.readErr = io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if x.readErr == nil && int64(len(x.body)) > limit {
+		x.readErr = fmt.Errorf("answer larger than %d bytes", limit)
 	}
 	return x, nil
 }
@@ -186,11 +187,11 @@ func (c *Client) Submit(ctx context.Context, file bank.File) (bank.Receipt, erro
 	}
 	sum := sha256.Sum256(data)
 	want := hex.EncodeToString(sum[:])
-	x, err := c.do(ctx, c.upload, methodSubmit, c.cfg.Paths.Submit, data, true)
+	x, err := c.do(ctx, c.upload, methodSubmit, c.cfg.Paths.Submit, data, true, c.cfg.MaxStatusBytes)
 	if err == nil && x.code == http.StatusExpectationFailed && !x.bodySent {
 		// A server (or proxy) that does not do "Expect: 100-continue"
 		// refused it before reading anything: send plainly.
-		x, err = c.do(ctx, c.upload, methodSubmit, c.cfg.Paths.Submit, data, false)
+		x, err = c.do(ctx, c.upload, methodSubmit, c.cfg.Paths.Submit, data, false, c.cfg.MaxStatusBytes)
 	}
 	if err != nil {
 		sent := x.bodySent && !refusedCertificate(err)
@@ -234,7 +235,7 @@ func (c *Client) Status(ctx context.Context, msgID string) (bank.Document, error
 		return bank.Document{}, &bank.Error{Op: bank.OpStatus, Class: bank.Permanent, Err: errors.New("empty MsgId")}
 	}
 	path := strings.ReplaceAll(c.cfg.Paths.Status, "{msgId}", url.PathEscape(msgID))
-	x, err := c.do(ctx, c.read, methodStatus, path, nil, false)
+	x, err := c.do(ctx, c.read, methodStatus, path, nil, false, c.cfg.MaxStatusBytes)
 	if err != nil {
 		return bank.Document{}, fail(bank.OpStatus, msgID, transportClass(bank.OpStatus, false), x, fmt.Errorf("querying status: %w", err))
 	}
@@ -261,7 +262,7 @@ func (c *Client) Reports(ctx context.Context, camt060 []byte) ([]bank.Document, 
 	if len(camt060) == 0 {
 		return nil, &bank.Error{Op: bank.OpReports, Class: bank.Permanent, Err: errors.New("empty camt.060")}
 	}
-	x, err := c.do(ctx, c.read, methodReports, c.cfg.Paths.Reports, camt060, false)
+	x, err := c.do(ctx, c.read, methodReports, c.cfg.Paths.Reports, camt060, false, c.cfg.MaxResponseBytes)
 	if err != nil {
 		return nil, fail(bank.OpReports, msgID, transportClass(bank.OpReports, x.bodySent), x, fmt.Errorf("requesting reports: %w", err))
 	}
@@ -283,7 +284,7 @@ func (c *Client) Reports(ctx context.Context, camt060 []byte) ([]bank.Document, 
 
 // Health asks the bank's health endpoint; nil means 2xx.
 func (c *Client) Health(ctx context.Context) error {
-	x, err := c.do(ctx, c.read, methodHealth, c.cfg.Paths.Health, nil, false)
+	x, err := c.do(ctx, c.read, methodHealth, c.cfg.Paths.Health, nil, false, c.cfg.MaxStatusBytes)
 	if err != nil {
 		return fail(bank.OpHealth, "", bank.Transient, x, fmt.Errorf("checking health: %w", err))
 	}

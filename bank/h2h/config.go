@@ -48,9 +48,14 @@ type Config struct {
 	// Signer returns the certificate and key to sign with (the live
 	// certstore pair: Source.Certificate). Required with SignXMLDSig.
 	Signer func() (*tls.Certificate, error)
-	// MaxResponseBytes caps one answer (a camt.053 can be large). Default
-	// 256 MiB.
+	// MaxResponseBytes caps one answer to a report request (a camt.053 can
+	// be large). Default 256 MiB.
 	MaxResponseBytes int64
+	// MaxStatusBytes caps one answer to an upload, a status query or a
+	// health check (a receipt, a pain.002: a pain.002 of a 10,000-payment
+	// file is about 10 MB), so a broken or hostile bank cannot make every
+	// status poll hold MaxResponseBytes. Default 32 MiB.
+	MaxStatusBytes int64
 }
 
 // DefaultPaths are the paths banksim serves.
@@ -86,6 +91,9 @@ func (c *Config) setDefaults() {
 	if c.MaxResponseBytes == 0 {
 		c.MaxResponseBytes = 256 << 20
 	}
+	if c.MaxStatusBytes == 0 {
+		c.MaxStatusBytes = 32 << 20
+	}
 }
 
 // Validate reports every problem with c at once. Call it after defaults
@@ -115,8 +123,8 @@ func (c Config) Validate() error {
 	if c.Timeout < 0 {
 		fail("timeout %v is negative", c.Timeout)
 	}
-	if c.MaxResponseBytes < 0 {
-		fail("max response bytes %d is negative", c.MaxResponseBytes)
+	if c.MaxResponseBytes < 0 || c.MaxStatusBytes < 0 {
+		fail("max response bytes %d / max status bytes %d: negative", c.MaxResponseBytes, c.MaxStatusBytes)
 	}
 	switch {
 	case c.TLS == nil:

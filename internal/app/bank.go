@@ -93,11 +93,15 @@ func (g *Gateway) startBanksim(opts Options) error {
 	if err != nil {
 		return fmt.Errorf("banksim CA: %w", err)
 	}
-	c, err := h2h.New(h2h.Config{
+	hc := h2h.Config{
 		BaseURL: srv.URL,
 		Timeout: g.cfg.Bank.H2H.Timeout,
 		TLS:     &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool, Certificates: []tls.Certificate{pair}},
-	})
+	}
+	if opts.H2H != nil {
+		opts.H2H(&hc)
+	}
+	c, err := h2h.New(hc)
 	if err != nil {
 		return fmt.Errorf("h2h client for the simulated bank: %w", err)
 	}
@@ -134,6 +138,9 @@ func (g *Gateway) startH2H(opts Options) error {
 			}
 			return c, nil
 		}
+	}
+	if opts.H2H != nil {
+		opts.H2H(&hc)
 	}
 	c, err := h2h.New(hc)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/isogate/isogate/bank/h2h"
 	"github.com/isogate/isogate/banksim"
 	"github.com/isogate/isogate/internal/config"
 	"github.com/isogate/isogate/workers"
@@ -26,6 +27,9 @@ type Options struct {
 	// Banksim, when set, adjusts the in-process simulated bank's
 	// configuration before it starts (the demo: faults, short delays).
 	Banksim func(*banksim.Config)
+	// H2H, when set, adjusts the h2h client's configuration (bank.channel
+	// h2h or banksim) before the client is built (tests: answer caps).
+	H2H func(*h2h.Config)
 	// Encoder, Submitter, StatusPoller, Statements and Reconciler, when
 	// set, adjust that worker's configuration after it was built from the
 	// gateway's (the demo: short schedules and backoffs).

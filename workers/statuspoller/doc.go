@@ -52,7 +52,10 @@
 //
 // A transaction listed twice keeps a final status over a non-final one,
 // else the later line. Lines for EndToEndIds not in the batch are ignored,
-// and a status that is not four upper-case letters counts as none.
+// and a status (group status included) that is not four upper-case letters
+// counts as none. A reason code longer than four characters or a
+// proprietary reason longer than 35 moves, whole, into that reason's
+// additional information, so pay.status keeps its schema.
 // A report that cannot be decoded in full (one unreadable transaction
 // line) is archived and not applied: an unreadable line must not count as
 // "not mentioned". The status code of an intent is never moved back past

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/isogate/isogate/messages"
 	"github.com/isogate/isogate/xmlcodec"
@@ -70,6 +71,7 @@ func readReport(data []byte) (*report, error) {
 		if !ok {
 			continue
 		}
+		s.GroupReasons, s.PaymentInfoReasons, s.Reasons = cleanReasons(s.GroupReasons), cleanReasons(s.PaymentInfoReasons), cleanReasons(s.Reasons)
 		rep.MsgID, rep.OrgnlMsgID = s.MsgID, s.OriginalMsgID
 		rep.GroupStatus, rep.GroupReasons = s.GroupStatus, s.GroupReasons
 		switch {
@@ -92,7 +94,36 @@ func readReport(data []byte) (*report, error) {
 	if rep.OrgnlMsgID == "" {
 		return nil, errors.New("statuspoller: reading pain.002: no OrgnlMsgId")
 	}
+	if !validCode(rep.GroupStatus) {
+		// Not a status code: none (it would break pay.status group_status,
+		// ^[A-Z]{4}$, and the batch record).
+		rep.GroupStatus = ""
+	}
 	return rep, nil
+}
+
+// cleanReasons keeps reasons within the event schema (pay.status reasons:
+// code ≤ 4, proprietary ≤ 35 characters; ExternalStatusReason1Code is
+// Max4Text): a longer code or proprietary reason from the bank moves, whole,
+// to the front of the reason's additional information.
+func cleanReasons(rs []xmlcodec.Reason) []xmlcodec.Reason {
+	for i := range rs {
+		r := &rs[i]
+		var moved []string
+		if utf8.RuneCountInString(r.Code) > 4 {
+			moved = append(moved, "reason code "+r.Code)
+			r.Code = ""
+		}
+		if utf8.RuneCountInString(r.Proprietary) > 35 {
+			moved = append(moved, "proprietary reason "+r.Proprietary)
+			r.Proprietary = ""
+		}
+		if len(moved) > 0 {
+			r.Info = strings.TrimSpace(strings.Join(moved, "; ") + "; " + r.Info)
+			r.Info = strings.TrimSuffix(r.Info, ";")
+		}
+	}
+	return rs
 }
 
 // fansOut reports whether a group or payment-information status code says

@@ -216,8 +216,13 @@ func (c *Client) Submit(ctx context.Context, file bank.File) (bank.Receipt, erro
 		return bank.Receipt{}, fail(bank.OpSubmit, file.MsgID, bank.OutcomeUnknown, x, fmt.Errorf("receipt for MsgId %q", r.MsgID))
 	}
 	if r.SHA256 != "" && !strings.EqualFold(r.SHA256, want) {
-		// The bank holds other bytes under this MsgId: an operator must look.
-		return bank.Receipt{}, fail(bank.OpSubmit, file.MsgID, bank.Permanent, x, fmt.Errorf("bank received SHA-256 %s, sent %s", r.SHA256, want))
+		// The bank holds other bytes under this MsgId, and may pay them:
+		// not a failure the gateway may report as final (the intents
+		// could be booked after all) but an outcome to establish. In
+		// doubt, the status query follows what the bank does with the
+		// MsgId; the reason, kept on the batch and in pay.batch.in_doubt,
+		// tells an operator to look.
+		return bank.Receipt{}, fail(bank.OpSubmit, file.MsgID, bank.OutcomeUnknown, x, fmt.Errorf("bank received SHA-256 %s, sent %s", r.SHA256, want))
 	}
 	at := time.Now().UTC()
 	if r.ReceivedAt != "" {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -67,5 +69,41 @@ func TestStatusAnswerCap(t *testing.T) {
 	}
 	if cfg.MaxStatusBytes = -1; cfg.Validate() == nil {
 		t.Error("Validate accepts a negative MaxStatusBytes")
+	}
+}
+
+// receiptTransport answers every upload 202 with a receipt for the MsgId
+// whose SHA-256 is not that of the bytes sent.
+type receiptTransport struct{ msgID string }
+
+func (rt receiptTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		_, _ = io.Copy(io.Discard, r.Body)
+	}
+	body := `{"msg_id":"` + rt.msgID + `","received_at":"2026-11-21T10:00:00Z","sha256":"` + strings.Repeat("ab", 32) + `"}`
+	return &http.Response{StatusCode: http.StatusAccepted, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(strings.NewReader(body)),
+		ContentLength: int64(len(body)), Request: r}, nil
+}
+
+// TestReceiptForOtherBytesIsInDoubt: a receipt naming other bytes than
+// those sent means the bank holds something under this MsgId that it may
+// pay. That is not a final failure (the intents could be booked after
+// all) but an unknown outcome, which the submitter settles with a status
+// query.
+func TestReceiptForOtherBytesIsInDoubt(t *testing.T) {
+	c, err := New(validConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join("..", "..", "xmlcodec", "testdata", "pain001_ekase.golden.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := bank.File{MsgID: "GOLDEN-1", Data: data}
+	c.upload.Transport = receiptTransport{msgID: file.MsgID}
+	_, err = c.Submit(t.Context(), file)
+	if !errors.Is(err, bank.ErrOutcomeUnknown) || !strings.Contains(err.Error(), "bank received SHA-256") {
+		t.Fatalf("Submit answered with a receipt for other bytes = %v, want outcome unknown naming the SHA-256", err)
 	}
 }

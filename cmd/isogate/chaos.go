@@ -60,7 +60,11 @@ batch resolved, every DLQ entry accounted for. It prints one JSON line:
 
   {"seed":S,"intents":N,"worker_kills":N,"nats_restarts":N,"bank_faults":N,"lost":0,"duplicates_at_bank":0,"in_doubt_resolved":N,"unterminated":0,"recovery_s":F,...}
 
-and exits 1 when an invariant fails or a fault count stays below its
+lost counts acknowledged intents missing from the stream, or with no
+terminal event and no trace (in no batch, in no dead letter); unterminated
+those not terminal, or accepted and not settled, when the wait ends;
+duplicates_at_bank the MsgIds uploaded twice plus the EndToEndIds booked
+twice (the bank's ledger). The harness exits 1 when an invariant fails or a fault count stays below its
 minimum (stderr names which), 2 on usage errors. CHAOS_SEED and
 CHAOS_INTENTS set the seed (random when unset; always printed) and N; the
 same seed replays the same intents, fault schedule and bank faults (process
@@ -848,7 +852,7 @@ func (h *chaos) audit(ctx context.Context, intents []messages.PaymentIntent) (*c
 	}
 	r, _, conflicts, _ := tr.result()
 	res.Rejected, res.Accepted, res.Failed, res.Settled, res.Conflicts = r.Rejected, r.Accepted, r.Failed, r.Settled, conflicts
-	res.Lost, res.Unterminated = r.Lost, r.Pending
+	res.Unterminated = r.Pending
 
 	// Every intent stored once on its own subject.
 	info, err := h.js.Stream(ctx, messages.StreamPayments)
@@ -909,6 +913,14 @@ func (h *chaos) audit(ctx context.Context, intents []messages.PaymentIntent) (*c
 		fail("reading the DLQ: %v", err)
 	}
 	res.DLQEntries = len(dlq)
+	// Lost: no terminal event and no trace either — in no encoded batch,
+	// named by no dead letter. (Open intents with a trace count as
+	// unterminated only.)
+	inDLQ := map[string]bool{}
+	for _, d := range dlq {
+		inDLQ[d.IntentID] = true
+	}
+	res.Lost += tr.untraced(inDLQ)
 	for _, d := range dlq {
 		if !tr.accountsFor(d) {
 			res.DLQUnaccounted++
@@ -929,7 +941,7 @@ func (h *chaos) audit(ctx context.Context, intents []messages.PaymentIntent) (*c
 	res.DroppedAfterAcc = l.Faults[banksim.FaultDropAfterAccept]
 
 	if res.Lost > 0 {
-		fail("%d intents lost (no terminal event)", res.Lost)
+		fail("%d intents lost (acknowledged, then no terminal event and no trace)", res.Lost)
 	}
 	if res.Unterminated > 0 {
 		fail("%d intents not terminal, or accepted and not settled: %s", res.Unterminated, tr.pendingReport())
@@ -1053,6 +1065,20 @@ func (h *chaos) batchStates(ctx context.Context) (map[string]string, error) {
 		out[k] = b.State
 	}
 	return out, nil
+}
+
+// untraced counts the intents with no terminal event that are in no
+// encoded batch and not in inDLQ.
+func (t *tracker) untraced(inDLQ map[string]bool) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for id, s := range t.intents {
+		if s.terminal == "" && s.batch == "" && !inDLQ[id] {
+			n++
+		}
+	}
+	return n
 }
 
 // accountsFor reports whether a DLQ entry is accounted for: every intent

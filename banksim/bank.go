@@ -124,30 +124,30 @@ type Bank struct {
 	log    *slog.Logger
 	opened time.Time // start of the first business day (UTC)
 
-	mu          sync.Mutex
-	accounts    map[string]*account
-	order       []string // IBANs in configuration order
-	files       map[string]*file
-	booked      map[string]string // EndToEndId → MsgId that booked it
-	received    int
-	duplicates  int
-	txBooked    int
-	genDays     int // days [0, genDays) have their seeded entries
-	refSeq      int // AcctSvcrRef counter
-	docSeq      int // MsgId counter of the documents the bank emits
-	seq052      map[string]int
-	seq054      map[string]int
-	faults      Faults
-	rng         *rand.Rand
-	failNext    map[Fault]int
+	mu         sync.Mutex
+	accounts   map[string]*account
+	order      []string // IBANs in configuration order
+	files      map[string]*file
+	booked     map[string]string // EndToEndId → MsgId that booked it
+	received   int
+	duplicates int
+	txBooked   int
+	genDays    int // days [0, genDays) have their seeded entries
+	refSeq     int // AcctSvcrRef counter
+	docSeq     int // MsgId counter of the documents the bank emits
+	seq052     map[string]int
+	seq054     map[string]int
+	faults     Faults
+	rng        *rand.Rand
+	failNext   map[Fault]int
 	// requests and uploadRequests count the requests faults apply to;
 	// injected the faults drawn, by kind.
 	requests, uploadRequests int
 	injected                 map[Fault]int
-	closed      chan struct{}
-	held        atomic.Int64 // requests held by the timeout fault
-	closeOnce   sync.Once
-	httpHandler http.Handler
+	closed                   chan struct{}
+	held                     atomic.Int64 // requests held by the timeout fault
+	closeOnce                sync.Once
+	httpHandler              http.Handler
 
 	// folders front end
 	folderFiles []string          // MsgIds received through folders, not yet final

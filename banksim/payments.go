@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/isogate/isogate/xmlcodec"
@@ -99,7 +100,9 @@ func (b *Bank) upload(data []byte, peer *x509.Certificate) uploadResult {
 	b.generate(now)
 	b.received++
 	guessID := "NOTPROVIDED"
-	if m := msgIDRE.FindSubmatch(data); m != nil && max35.Match(m[1]) {
+	// The guess is echoed in the pain.002: only text XML can carry (no
+	// control characters, valid UTF-8), or the answer names another MsgId.
+	if m := msgIDRE.FindSubmatch(data); m != nil && max35.Match(m[1]) && utf8.Valid(m[1]) && !bytes.ContainsFunc(m[1], unicode.IsControl) {
 		guessID = string(m[1])
 	}
 	if sigErr != nil {

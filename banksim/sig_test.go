@@ -19,7 +19,7 @@ import (
 )
 
 // sign adds an enveloped signature over the whole document (URI="").
-func sign(t *testing.T, doc []byte, key crypto.Signer, cert *x509.Certificate) []byte {
+func sign(t testing.TB, doc []byte, key crypto.Signer, cert *x509.Certificate) []byte {
 	t.Helper()
 	d := etree.NewDocument()
 	if err := d.ReadFromBytes(doc); err != nil {
@@ -73,7 +73,7 @@ func TestSignatureOverHTTPS(t *testing.T) {
 }
 
 // selfSigned makes an RSA key and a self-signed certificate.
-func selfSigned(t *testing.T) (*rsa.PrivateKey, *x509.Certificate) {
+func selfSigned(t testing.TB) (*rsa.PrivateKey, *x509.Certificate) {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {

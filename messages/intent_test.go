@@ -568,6 +568,7 @@ func TestRejectionErrors(t *testing.T) {
 }
 
 func FuzzParseIntent(f *testing.F) {
+	addIntentSeeds(f)
 	f.Add([]byte(exampleIntent))
 	f.Add([]byte(edit(f, "amount", "0.00", "creditor.foo", 1)))
 	f.Add([]byte(edit(f, "creditor.address.lines", []any{"a", []any{"b"}})))

@@ -58,7 +58,7 @@ func (p *Profile) EncodeCamt060(req Camt060Request) ([]byte, error) {
 		}
 		if r.Account == "" {
 			v.fail("account", "required")
-		} else if len(r.Account) > 2 && r.Account[:2] >= "AA" && r.Account[:2] <= "ZZ" && r.Account[2] >= '0' && r.Account[2] <= '9' {
+		} else if v.ident("account", r.Account, 34); len(r.Account) > 2 && r.Account[:2] >= "AA" && r.Account[:2] <= "ZZ" && r.Account[2] >= '0' && r.Account[2] <= '9' {
 			if why := checkIBAN(r.Account); why != "" {
 				v.fail("account", "%s", why)
 			}

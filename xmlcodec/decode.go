@@ -206,7 +206,7 @@ func (d *Decoder) token() (xml.Token, error) {
 		case errors.Is(err, ErrTooLarge), errors.Is(err, ErrTokenTooLarge), errors.Is(err, ErrEncoding):
 			return nil, err
 		case err == io.EOF:
-			if !d.rootDone {
+			if !d.rootDone || d.info.Root == "" { // EOF before the business element: not a message
 				return nil, fmt.Errorf("%w: unexpected end of input (truncated?)", ErrSyntax)
 			}
 			return nil, io.EOF

@@ -152,7 +152,6 @@ func csvRows(r io.Reader) iter.Seq2[Record, error] {
 			if errors.Is(err, io.EOF) {
 				return
 			}
-			line, _ := cr.FieldPos(0)
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
 				if !yield(Record{Line: pe.StartLine, Err: &LineError{Line: pe.StartLine, Field: "csv", Reason: pe.Err.Error()}}, nil) {
@@ -164,6 +163,8 @@ func csvRows(r io.Reader) iter.Seq2[Record, error] {
 				yield(Record{}, fmt.Errorf("reading csv: %w", err))
 				return
 			}
+			// FieldPos only after a row was read: it panics after a ParseError.
+			line, _ := cr.FieldPos(0)
 			if len(row) != len(cols) {
 				rec := Record{Line: line, Err: &LineError{Line: line, Field: "csv",
 					Reason: fmt.Sprintf("row has %d cells, the header has %d", len(row), len(cols))}}

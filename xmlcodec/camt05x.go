@@ -297,63 +297,69 @@ type PartyInfo struct {
 }
 
 // readEntryHeader reads an entry's own fields from its children other
-// than NtryDtls.
-func (d *Decoder) readEntryHeader(e *etree.Element, path string) (*Entry, error) {
+// than NtryDtls (the block's root e). at names the entry in errors.
+func (d *Decoder) readEntryHeader(b *block, e int32, at func() string) (*Entry, error) {
 	en := &Entry{Kind: "entry", Message: d.info.Message, MsgID: d.grp.msgID, ReportID: d.rpt.ReportID, Account: d.rpt.Account,
 		Transactions: []Transaction{}}
 	// Tolerant: a missing amount or indicator is a warning on a kept
 	// entry; a present but invalid one is an error.
 	var err error
-	if amt := child(e, "Amt"); amt != nil {
-		m, err := money(amt, path+"/Amt")
-		if err != nil {
+	if amt := b.child(e, "Amt"); amt >= 0 {
+		if en.Amount, en.Currency, err = b.money(amt, at, "/Amt"); err != nil {
 			return nil, err
 		}
-		en.Amount, en.Currency = m.Amount, m.Currency
 	} else {
 		en.Warnings = append(en.Warnings, "Amt: missing")
 	}
-	if en.CreditDebit, err = creditDebit(e, path, false); err != nil {
+	if en.CreditDebit, err = b.creditDebit(e, at); err != nil {
 		return nil, err
 	}
 	if en.CreditDebit == "" {
 		en.Warnings = append(en.Warnings, "CdtDbtInd: missing")
 	}
-	rv := text(e, "RvslInd")
+	rv := b.text(e, "RvslInd")
 	en.Reversal = rv == "true" || rv == "1"
 	// Entry status: v02 <Sts>BOOK</Sts>, v08 <Sts><Cd>BOOK</Cd></Sts> or Prtry.
-	if sts := child(e, "Sts"); sts != nil {
-		if en.Status = sts.Text(); en.Status == "" {
-			if en.Status = text(sts, "Cd"); en.Status == "" {
-				en.Status = text(sts, "Prtry")
+	if sts := b.child(e, "Sts"); sts >= 0 {
+		if en.Status = b.ownText(sts); en.Status == "" {
+			if en.Status = b.text(sts, "Cd"); en.Status == "" {
+				en.Status = b.text(sts, "Prtry")
 			}
 		}
 	}
 	if en.Status == "" {
 		en.Warnings = append(en.Warnings, "Sts: missing")
 	}
-	en.BookingDate = dateOf(child(e, "BookgDt"))
+	en.BookingDate = b.dateOf(b.child(e, "BookgDt"))
 	if en.BookingDate == "" && en.Status == "BOOK" {
 		en.Warnings = append(en.Warnings, "BookgDt: missing on a booked entry")
 	}
-	en.ValueDate = dateOf(child(e, "ValDt"))
-	en.EntryRef = text(e, "NtryRef")
-	en.AcctSvcrRef = text(e, "AcctSvcrRef")
-	en.BankTxCode, en.BankTxCodeProprietary = bankTxCode(child(e, "BkTxCd"))
-	en.AdditionalInfo = text(e, "AddtlNtryInf")
-	if en.Charges, err = charges(child(e, "Chrgs"), path+"/Chrgs"); err != nil {
+	en.ValueDate = b.dateOf(b.child(e, "ValDt"))
+	en.EntryRef = b.text(e, "NtryRef")
+	en.AcctSvcrRef = b.text(e, "AcctSvcrRef")
+	en.BankTxCode, en.BankTxCodeProprietary = b.bankTxCode(b.child(e, "BkTxCd"))
+	en.AdditionalInfo = b.text(e, "AddtlNtryInf")
+	if en.Charges, err = b.charges(e, at); err != nil {
 		return nil, err
 	}
 	return en, nil
 }
 
+// An entryReader holds the blocks a Decoder reuses from entry to entry.
+type entryReader struct {
+	hdr, tx block
+}
+
 // readEntry reads one Ntry whose start tag was just read. Its children are
-// read as small etree subtrees, except NtryDtls, whose Btch and TxDtls are
-// read one at a time: a batch entry of thousands of transactions never
+// read into a small reused block, except NtryDtls, whose Btch and TxDtls
+// are read one at a time: a batch entry of thousands of transactions never
 // becomes one large tree. It returns a per-entry (recoverable) error in
-// recErr, after consuming the whole entry, and a final error in err.
-func (d *Decoder) readEntry(start xml.StartElement, path string) (en *Entry, recErr, err error) {
-	hdr := newElem(start)
+// recErr, after consuming the whole entry, and a final error in err. at
+// names the entry in errors; it is called only when one is reported.
+func (d *Decoder) readEntry(start xml.StartElement, at func() string) (en *Entry, recErr, err error) {
+	hb, tb := &d.entries.hdr, &d.entries.tx
+	hb.reset()
+	hdr := hb.add(-1, start)
 	budget := d.lim.MaxElements
 	var txs []Transaction
 	var batch *int
@@ -366,11 +372,9 @@ func (d *Decoder) readEntry(start xml.StartElement, path string) (en *Entry, rec
 		switch t := tok.(type) {
 		case xml.StartElement:
 			if t.Name.Local != "NtryDtls" {
-				c, err := d.subtreeBudget(t, &budget)
-				if err != nil {
+				if _, err := d.readBlock(hb, hdr, t, &budget); err != nil {
 					return nil, nil, err
 				}
-				hdr.AddChild(c)
 				continue
 			}
 			ndIdx++
@@ -384,29 +388,34 @@ func (d *Decoder) readEntry(start xml.StartElement, path string) (en *Entry, rec
 				case xml.EndElement:
 					done = true
 				case xml.StartElement:
-					c, err := d.subtree(t)
+					tb.reset()
+					txBudget := d.lim.MaxElements
+					c, err := d.readBlock(tb, -1, t, &txBudget)
 					if err != nil {
 						return nil, nil, err
 					}
 					switch t.Name.Local {
 					case "Btch":
 						if batch == nil {
-							batch = atoiPtr(text(c, "NbOfTxs"))
+							batch = atoiPtr(tb.text(c, "NbOfTxs"))
 						}
 					case "TxDtls":
 						txIdx++
-						txPath := fmt.Sprintf("%s/NtryDtls[%d]/TxDtls[%d]", path, ndIdx, txIdx)
+						nd, ti := ndIdx, txIdx
+						txAt := func() string { return fmt.Sprintf("%s/NtryDtls[%d]/TxDtls[%d]", at(), nd, ti) }
 						if len(txs) >= d.lim.MaxTxPerEntry {
 							if recErr == nil {
-								recErr = &DecodeError{Path: txPath, Err: fmt.Errorf("%w: more than %d", ErrTooManyTransactions, d.lim.MaxTxPerEntry)}
+								recErr = &DecodeError{Path: txAt(), Err: fmt.Errorf("%w: more than %d", ErrTooManyTransactions, d.lim.MaxTxPerEntry)}
 							}
 							continue
 						}
-						tx, err := readTx(c, txPath)
-						if err != nil && recErr == nil {
+						if txs == nil {
+							txs = make([]Transaction, 0, 4)
+						}
+						txs = append(txs, Transaction{})
+						if err := tb.readTx(c, &txs[len(txs)-1], txAt); err != nil && recErr == nil {
 							recErr = err
 						}
-						txs = append(txs, tx)
 					}
 				}
 			}
@@ -414,7 +423,7 @@ func (d *Decoder) readEntry(start xml.StartElement, path string) (en *Entry, rec
 			if recErr != nil {
 				return nil, recErr, nil
 			}
-			en, err := d.readEntryHeader(hdr, path)
+			en, err := d.readEntryHeader(hb, hdr, at)
 			if err != nil {
 				return nil, err, nil
 			}
@@ -430,84 +439,131 @@ func (d *Decoder) readEntry(start xml.StartElement, path string) (en *Entry, rec
 	}
 }
 
+// money reads an amount element with its Ccy attribute; at()+sub names it
+// in errors.
+func (b *block) money(n int32, at func() string, sub string) (amount, ccy string, err error) {
+	amt := b.ownText(n)
+	if !validDecimal(amt) {
+		return "", "", &DecodeError{Path: at() + sub, Err: fmt.Errorf("%w: %q", ErrInvalidAmount, amt)}
+	}
+	ccy = b.attr(n, "Ccy")
+	if ccy == "" {
+		return "", "", &DecodeError{Path: at() + sub + "/@Ccy", Err: ErrMissingElement}
+	}
+	return amt, ccy, nil
+}
+
+// optMoney reads an optional amount at the chain of names: nil when absent.
+func (b *block) optMoney(n int32, at func() string, names ...string) (*Money, error) {
+	c := b.child(n, names...)
+	if c < 0 {
+		return nil, nil
+	}
+	amt, ccy, err := b.money(c, at, "/"+strings.Join(names, "/"))
+	if err != nil {
+		return nil, err
+	}
+	return &Money{Amount: amt, Currency: ccy}, nil
+}
+
+// creditDebit reads n's optional CdtDbtInd.
+func (b *block) creditDebit(n int32, at func() string) (string, error) {
+	v := b.text(n, "CdtDbtInd")
+	switch v {
+	case "CRDT", "DBIT", "":
+		return v, nil
+	}
+	return "", &DecodeError{Path: at() + "/CdtDbtInd", Err: fmt.Errorf("%w: %q (want CRDT or DBIT)", ErrInvalidValue, v)}
+}
+
+// dateOf reads a DateAndDateTimeChoice (Dt or DtTm).
+func (b *block) dateOf(n int32) string {
+	if n < 0 {
+		return ""
+	}
+	if s := b.text(n, "Dt"); s != "" {
+		return s
+	}
+	return b.text(n, "DtTm")
+}
+
 // bankTxCode reads BkTxCd: "DOMAIN-FAMILY-SUBFAMILY" and the proprietary
 // code (Issr/Cd when an issuer is given).
-func bankTxCode(e *etree.Element) (code, prtry string) {
-	if e == nil {
+func (b *block) bankTxCode(n int32) (code, prtry string) {
+	if n < 0 {
 		return "", ""
 	}
-	if dom := child(e, "Domn"); dom != nil {
-		code = strings.Join([]string{text(dom, "Cd"), text(dom, "Fmly", "Cd"), text(dom, "Fmly", "SubFmlyCd")}, "-")
+	if dom := b.child(n, "Domn"); dom >= 0 {
+		code = b.text(dom, "Cd") + "-" + b.text(dom, "Fmly", "Cd") + "-" + b.text(dom, "Fmly", "SubFmlyCd")
 		if code == "--" {
 			code = ""
 		}
 	}
-	if p := child(e, "Prtry"); p != nil {
-		prtry = text(p, "Cd")
-		if issr := text(p, "Issr"); issr != "" && prtry != "" {
+	if p := b.child(n, "Prtry"); p >= 0 {
+		prtry = b.text(p, "Cd")
+		if issr := b.text(p, "Issr"); issr != "" && prtry != "" {
 			prtry = issr + "/" + prtry
 		}
 	}
 	return code, prtry
 }
 
-// charges reads Chrgs: v02 a list of ChargesInformation, v08 one
-// Charges with TtlChrgsAndTaxAmt and Rcrd*.
-func charges(e *etree.Element, path string) ([]Charge, error) {
-	if e == nil {
-		return nil, nil
-	}
-	parent := e.Parent()
+// charges reads the Chrgs children of parent: v02 a list of
+// ChargesInformation, v08 one Charges with TtlChrgsAndTaxAmt and Rcrd*.
+func (b *block) charges(parent int32, at func() string) ([]Charge, error) {
 	var out []Charge
-	add := func(c *etree.Element, p string) error {
-		amt := child(c, "Amt")
-		if amt == nil {
-			return nil
+	var err error
+	add := func(c int32, sub func() string) {
+		amt := b.child(c, "Amt")
+		if amt < 0 || err != nil {
+			return
 		}
-		m, err := money(amt, p+"/Amt")
-		if err != nil {
-			return err
+		var ch Charge
+		if ch.Amount, ch.Currency, err = b.money(amt, sub, "/Amt"); err != nil {
+			return
 		}
-		ch := Charge{Amount: m.Amount, Currency: m.Currency, CreditDebit: text(c, "CdtDbtInd"), Bearer: text(c, "Br")}
-		if ch.Type = text(c, "Tp", "Cd"); ch.Type == "" {
-			ch.Type = text(c, "Tp", "Prtry", "Id")
+		ch.CreditDebit, ch.Bearer = b.text(c, "CdtDbtInd"), b.text(c, "Br")
+		if ch.Type = b.text(c, "Tp", "Cd"); ch.Type == "" {
+			ch.Type = b.text(c, "Tp", "Prtry", "Id")
 		}
 		out = append(out, ch)
-		return nil
 	}
 	i := 0
-	for c := range parent.SelectElementsSeq("Chrgs") {
+	b.each(parent, "Chrgs", func(c int32) {
 		i++
-		p := fmt.Sprintf("%s[%d]", path, i)
-		if rs := c.SelectElements("Rcrd"); len(rs) > 0 {
-			for j, r := range rs {
-				if err := add(r, fmt.Sprintf("%s/Rcrd[%d]", p, j+1)); err != nil {
-					return nil, err
-				}
-			}
-			continue
+		ci := i
+		p := func() string { return fmt.Sprintf("%s/Chrgs[%d]", at(), ci) }
+		if b.child(c, "Rcrd") < 0 {
+			add(c, p)
+			return
 		}
-		if err := add(c, p); err != nil {
-			return nil, err
-		}
+		j := 0
+		b.each(c, "Rcrd", func(r int32) {
+			j++
+			rj := j
+			add(r, func() string { return fmt.Sprintf("%s/Rcrd[%d]", p(), rj) })
+		})
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
-func party(pty *etree.Element) *PartyInfo {
-	if pty == nil {
+func (b *block) party(pty int32) *PartyInfo {
+	if pty < 0 {
 		return nil
 	}
 	// v08 wraps the party: Dbtr/Pty or Dbtr/Agt.
-	if p := child(pty, "Pty"); p != nil {
+	if p := b.child(pty, "Pty"); p >= 0 {
 		pty = p
 	}
-	pi := &PartyInfo{Name: text(pty, "Nm")}
-	if id := child(pty, "Id"); id != nil {
-		if pi.ID = text(id, "OrgId", "Othr", "Id"); pi.ID == "" {
-			if pi.ID = text(id, "PrvtId", "Othr", "Id"); pi.ID == "" {
-				if pi.ID = text(id, "OrgId", "BICOrBEI"); pi.ID == "" {
-					pi.ID = text(id, "OrgId", "AnyBIC")
+	pi := &PartyInfo{Name: b.text(pty, "Nm")}
+	if id := b.child(pty, "Id"); id >= 0 {
+		if pi.ID = b.text(id, "OrgId", "Othr", "Id"); pi.ID == "" {
+			if pi.ID = b.text(id, "PrvtId", "Othr", "Id"); pi.ID == "" {
+				if pi.ID = b.text(id, "OrgId", "BICOrBEI"); pi.ID == "" {
+					pi.ID = b.text(id, "OrgId", "AnyBIC")
 				}
 			}
 		}
@@ -515,40 +571,48 @@ func party(pty *etree.Element) *PartyInfo {
 	return pi
 }
 
-func readTx(td *etree.Element, path string) (Transaction, error) {
-	var tx Transaction
-	refs := child(td, "Refs")
-	tx.MsgID = text(refs, "MsgId")
-	tx.AcctSvcrRef = text(refs, "AcctSvcrRef")
-	tx.PmtInfID = text(refs, "PmtInfId")
-	tx.InstrID = text(refs, "InstrId")
-	tx.EndToEndID = text(refs, "EndToEndId")
-	tx.TxID = text(refs, "TxId")
-	tx.MandateID = text(refs, "MndtId")
-	tx.UETR = text(refs, "UETR")
-	tx.ProprietaryRef = text(refs, "Prtry", "Ref")
+// bic reads FinInstnId's BIC (v02) or BICFI (v08).
+func (b *block) bic(fi int32) string {
+	if s := b.text(fi, "BIC"); s != "" {
+		return s
+	}
+	return b.text(fi, "BICFI")
+}
+
+// readTx reads the TxDtls td into tx; at names it in errors.
+func (b *block) readTx(td int32, tx *Transaction, at func() string) error {
+	refs := b.child(td, "Refs")
+	tx.MsgID = b.text(refs, "MsgId")
+	tx.AcctSvcrRef = b.text(refs, "AcctSvcrRef")
+	tx.PmtInfID = b.text(refs, "PmtInfId")
+	tx.InstrID = b.text(refs, "InstrId")
+	tx.EndToEndID = b.text(refs, "EndToEndId")
+	tx.TxID = b.text(refs, "TxId")
+	tx.MandateID = b.text(refs, "MndtId")
+	tx.UETR = b.text(refs, "UETR")
+	tx.ProprietaryRef = b.text(refs, "Prtry", "Ref")
 
 	var err error
-	ad := &AmountDetails{}
-	if ad.Instructed, err = optMoney(td, path, "AmtDtls", "InstdAmt", "Amt"); err != nil {
-		return tx, err
+	var ad AmountDetails
+	if ad.Instructed, err = b.optMoney(td, at, "AmtDtls", "InstdAmt", "Amt"); err != nil {
+		return err
 	}
-	if ad.Transaction, err = optMoney(td, path, "AmtDtls", "TxAmt", "Amt"); err != nil {
-		return tx, err
+	if ad.Transaction, err = b.optMoney(td, at, "AmtDtls", "TxAmt", "Amt"); err != nil {
+		return err
 	}
-	if ad.CounterValue, err = optMoney(td, path, "AmtDtls", "CntrValAmt", "Amt"); err != nil {
-		return tx, err
+	if ad.CounterValue, err = b.optMoney(td, at, "AmtDtls", "CntrValAmt", "Amt"); err != nil {
+		return err
 	}
-	if ad.AnnouncedPosting, err = optMoney(td, path, "AmtDtls", "AnncdPstngAmt", "Amt"); err != nil {
-		return tx, err
+	if ad.AnnouncedPosting, err = b.optMoney(td, at, "AmtDtls", "AnncdPstngAmt", "Amt"); err != nil {
+		return err
 	}
-	if *ad != (AmountDetails{}) {
-		tx.AmountDetails = ad
+	if ad != (AmountDetails{}) {
+		tx.AmountDetails = &ad
 	}
 	// v04+ carry TxDtls/Amt and CdtDbtInd; v02 only AmtDtls.
-	amt, err := optMoney(td, path, "Amt")
+	amt, err := b.optMoney(td, at, "Amt")
 	if err != nil {
-		return tx, err
+		return err
 	}
 	switch {
 	case amt != nil:
@@ -560,69 +624,74 @@ func readTx(td *etree.Element, path string) (Transaction, error) {
 	if amt != nil {
 		tx.Amount, tx.Currency = amt.Amount, amt.Currency
 	}
-	if tx.CreditDebit, err = creditDebit(td, path, false); err != nil {
-		return tx, err
+	if tx.CreditDebit, err = b.creditDebit(td, at); err != nil {
+		return err
 	}
-	tx.BankTxCode, _ = bankTxCode(child(td, "BkTxCd"))
+	tx.BankTxCode, _ = b.bankTxCode(b.child(td, "BkTxCd"))
 
-	rp := child(td, "RltdPties")
-	ra := child(td, "RltdAgts")
-	tx.Debtor = party(child(rp, "Dbtr"))
-	tx.Creditor = party(child(rp, "Cdtr"))
-	tx.UltimateDebtor = party(child(rp, "UltmtDbtr"))
-	tx.UltimateCreditor = party(child(rp, "UltmtCdtr"))
-	attach := func(p **PartyInfo, acct, agent *etree.Element) {
-		if acct == nil && agent == nil {
+	rp := b.child(td, "RltdPties")
+	ra := b.child(td, "RltdAgts")
+	tx.Debtor = b.party(b.child(rp, "Dbtr"))
+	tx.Creditor = b.party(b.child(rp, "Cdtr"))
+	tx.UltimateDebtor = b.party(b.child(rp, "UltmtDbtr"))
+	tx.UltimateCreditor = b.party(b.child(rp, "UltmtCdtr"))
+	attach := func(p **PartyInfo, acct, agent int32) {
+		if acct < 0 && agent < 0 {
 			return
 		}
 		if *p == nil {
 			*p = &PartyInfo{}
 		}
-		if id := child(acct, "Id"); id != nil {
-			if (*p).IBAN = text(id, "IBAN"); (*p).IBAN == "" {
-				(*p).Account = text(id, "Othr", "Id")
+		if id := b.child(acct, "Id"); id >= 0 {
+			if (*p).IBAN = b.text(id, "IBAN"); (*p).IBAN == "" {
+				(*p).Account = b.text(id, "Othr", "Id")
 			}
 		}
-		(*p).BIC = bic(child(agent, "FinInstnId"))
+		(*p).BIC = b.bic(b.child(agent, "FinInstnId"))
 	}
-	attach(&tx.Debtor, child(rp, "DbtrAcct"), child(ra, "DbtrAgt"))
-	attach(&tx.Creditor, child(rp, "CdtrAcct"), child(ra, "CdtrAgt"))
+	attach(&tx.Debtor, b.child(rp, "DbtrAcct"), b.child(ra, "DbtrAgt"))
+	attach(&tx.Creditor, b.child(rp, "CdtrAcct"), b.child(ra, "CdtrAgt"))
 
-	rmt := child(td, "RmtInf")
-	var ustrd []string
-	for u := range rmt.NotNil().SelectElementsSeq("Ustrd") {
-		if s := u.Text(); s != "" {
-			ustrd = append(ustrd, s)
+	rmt := b.child(td, "RmtInf")
+	b.each(rmt, "Ustrd", func(u int32) {
+		if s := b.ownText(u); s != "" {
+			if tx.Remittance == "" {
+				tx.Remittance = s
+			} else {
+				tx.Remittance += " " + s
+			}
 		}
-	}
-	tx.Remittance = strings.Join(ustrd, " ")
-	for s := range rmt.NotNil().SelectElementsSeq("Strd") {
+	})
+	b.each(rmt, "Strd", func(s int32) {
 		if tx.CreditorReference == "" {
-			tx.CreditorReference = text(s, "CdtrRefInf", "Ref")
+			tx.CreditorReference = b.text(s, "CdtrRefInf", "Ref")
 		}
 		if tx.BudgetCode == "" {
-			tx.BudgetCode = text(s, "TaxRmt", "Rcrd", "Ctgy")
+			tx.BudgetCode = b.text(s, "TaxRmt", "Rcrd", "Ctgy")
 		}
-	}
-	if c := text(td, "Tax", "Rcrd", "Ctgy"); c != "" {
+	})
+	if c := b.text(td, "Tax", "Rcrd", "Ctgy"); c != "" {
 		tx.BudgetCode = c
 	}
-	if tx.Purpose = text(td, "Purp", "Cd"); tx.Purpose == "" {
-		tx.Purpose = text(td, "Purp", "Prtry")
+	if tx.Purpose = b.text(td, "Purp", "Cd"); tx.Purpose == "" {
+		tx.Purpose = b.text(td, "Purp", "Prtry")
 	}
-	if rtr := child(td, "RtrInf"); rtr != nil {
-		if tx.ReturnReason = text(rtr, "Rsn", "Cd"); tx.ReturnReason == "" {
-			tx.ReturnReason = text(rtr, "Rsn", "Prtry")
+	if rtr := b.child(td, "RtrInf"); rtr >= 0 {
+		if tx.ReturnReason = b.text(rtr, "Rsn", "Cd"); tx.ReturnReason == "" {
+			tx.ReturnReason = b.text(rtr, "Rsn", "Prtry")
 		}
-		var infos []string
-		for a := range rtr.SelectElementsSeq("AddtlInf") {
-			infos = append(infos, a.Text())
-		}
-		tx.ReturnInfo = strings.Join(infos, " ")
+		first := true
+		b.each(rtr, "AddtlInf", func(a int32) {
+			if !first {
+				tx.ReturnInfo += " "
+			}
+			first = false
+			tx.ReturnInfo += b.ownText(a)
+		})
 	}
-	if tx.Charges, err = charges(child(td, "Chrgs"), path+"/Chrgs"); err != nil {
-		return tx, err
+	if tx.Charges, err = b.charges(td, at); err != nil {
+		return err
 	}
-	tx.AdditionalInfo = text(td, "AddtlTxInf")
-	return tx, nil
+	tx.AdditionalInfo = b.text(td, "AddtlTxInf")
+	return nil
 }

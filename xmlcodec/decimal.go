@@ -64,6 +64,14 @@ func currencyExponent(ccy string) int {
 // digits ("12.5" EUR → "12.50"), refusing more precision than the currency
 // has, zero, and more than maxDigits significant digits in total.
 func normalizeAmount(amount, ccy string, maxDigits int) (string, error) {
+	if normalAmount(amount, currencyExponent(ccy), maxDigits) {
+		return amount, nil
+	}
+	return normalizeAmountSlow(amount, ccy, maxDigits)
+}
+
+// normalizeAmountSlow is normalizeAmount without its fast path.
+func normalizeAmountSlow(amount, ccy string, maxDigits int) (string, error) {
 	ip, frac, err := splitDecimal(amount)
 	if err != nil {
 		return "", err
@@ -92,6 +100,43 @@ func normalizeAmount(amount, ccy string, maxDigits int) (string, error) {
 		return ip, nil
 	}
 	return ip + "." + frac, nil
+}
+
+// normalAmount reports whether amount is already what normalizeAmount
+// would return: digits with exactly exp decimals after one '.', no leading
+// zero (but "0.50"), not zero, at most maxDigits digits.
+func normalAmount(amount string, exp, maxDigits int) bool {
+	n := len(amount)
+	if exp > 0 {
+		if n < exp+2 || amount[n-exp-1] != '.' {
+			return false
+		}
+	}
+	ipLen := n
+	if exp > 0 {
+		ipLen = n - exp - 1
+	}
+	if ipLen > 1 && amount[0] == '0' {
+		return false
+	}
+	nonzero := false
+	for i := 0; i < n; i++ {
+		c := amount[i]
+		if i == ipLen {
+			continue // the '.'
+		}
+		if c < '0' || c > '9' {
+			return false
+		}
+		if c != '0' {
+			nonzero = true
+		}
+	}
+	digits := ipLen + exp
+	if ipLen == 1 && amount[0] == '0' {
+		digits = exp
+	}
+	return nonzero && digits <= maxDigits
 }
 
 // A decimalSum adds decimal strings exactly.

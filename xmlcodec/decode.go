@@ -97,9 +97,11 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 // records: [*Report] (one per statement/report/notification, before its
 // balances and entries), [*Balance], [*Entry] and [*Status].
 //
-// It holds one record in memory at a time, and builds etree subtrees of
-// one block at a time (an entry's own fields, then each TxDtls; each
-// TxInfAndSts), so memory does not grow with the file.
+// It holds one record in memory at a time and reads one block at a time
+// (an entry's own fields, then each TxDtls, into small trees reused from
+// entry to entry, see block.go; each balance, header and TxInfAndSts into
+// an etree subtree), so memory does not grow with the file. Tokens come
+// from encoding/xml's RawToken: no XML is parsed by hand.
 type Decoder struct {
 	lim  Limits
 	lr   *limitedReader
@@ -128,6 +130,10 @@ type Decoder struct {
 	rptSent   bool
 	statusCnt int
 	pain      painState
+	entries   entryReader // blocks reused from entry to entry
+	// refReadEntry, set by tests, reads entries instead of readEntry: the
+	// etree reference (TestEntryBlockMatchesDOM compares the two).
+	refReadEntry func(start xml.StartElement, at func() string) (*Entry, error, error)
 }
 
 // NewDecoder returns a decoder reading r within lim (zero fields: defaults).
@@ -513,17 +519,24 @@ func (d *Decoder) start(t xml.StartElement) error {
 		return nil
 	case d.depth == 4 && d.inRpt:
 		d.childIdx[name]++
-		pos := fmt.Sprintf("%s[%d]", name, d.childIdx[name])
 		d.recLine, _ = d.xd.InputPos()
 		if name == "Ntry" {
 			d.sendReport()
-			en, recErr, err := d.readEntry(t, d.path(pos))
+			// The entry's path is written out only for an error.
+			idx := d.childIdx[name]
+			at := func() string { return d.path(fmt.Sprintf("Ntry[%d]", idx)) }
+			read := d.readEntry
+			if d.refReadEntry != nil {
+				read = d.refReadEntry
+			}
+			en, recErr, err := read(t, at)
 			if err != nil {
-				return d.fail(d.path(pos), err)
+				return d.fail(at(), err)
 			}
 			d.enqueue(en, recErr)
 			return nil
 		}
+		pos := fmt.Sprintf("%s[%d]", name, d.childIdx[name])
 		e, err := d.subtree(t)
 		if err != nil {
 			return d.fail(d.path(pos), err)

@@ -1,11 +1,10 @@
 package xmlcodec
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -53,6 +52,15 @@ var ErrEmptyBatch = errors.New("xmlcodec: no payments to encode")
 // at most Limits.MaxTxPerFile transactions. Same payments and same clock give
 // the same bytes.
 func (p *Profile) EncodePain001(req Pain001Request) (*Pain001Result, error) {
+	return p.encodePain001(req, p.encodeFile)
+}
+
+// A fileEncoder writes one pain.001 document: [Profile.encodeFile] (the
+// byte writer) or, in tests, the etree reference it must match byte for
+// byte.
+type fileEncoder func(msgID string, t time.Time, init Party, blocks []pmtBlock) (Pain001File, error)
+
+func (p *Profile) encodePain001(req Pain001Request, encodeFile fileEncoder) (*Pain001Result, error) {
 	if len(req.Payments) == 0 {
 		return nil, ErrEmptyBatch
 	}
@@ -85,8 +93,8 @@ func (p *Profile) EncodePain001(req Pain001Request) (*Pain001Result, error) {
 	msgID := req.MsgID
 	if msgID == "" {
 		h := sha256.New()
-		for _, x := range pays {
-			h.Write([]byte(x.ID))
+		for i := range pays {
+			h.Write([]byte(pays[i].ID))
 			h.Write([]byte{0})
 		}
 		msgID = "ISOG" + t.UTC().Format("20060102150405") + "-" + hex.EncodeToString(h.Sum(nil))[:8]
@@ -99,19 +107,20 @@ func (p *Profile) EncodePain001(req Pain001Request) (*Pain001Result, error) {
 	// CtrlSum is a DecimalNumber of at most 18 digits, per file and per
 	// PmtInf: a batch worth more must be split by the caller.
 	for n, blocks := range files {
-		var fileSum decimalSum
+		var fileSum amountSum
 		for _, b := range blocks {
-			var s decimalSum
+			var s amountSum
 			for _, x := range b {
-				s.Add(x.Amount)
-				fileSum.Add(x.Amount)
+				s.add(x.Amount)
 			}
-			if digits(s.String(0)) > 18 {
-				v.fail("amount", "PmtInf of %s sums to %s: more than 18 digits", b[0].Debtor.IBAN, s.String(0))
+			sum := s.String()
+			if digits(sum) > 18 {
+				v.fail("amount", "PmtInf of %s sums to %s: more than 18 digits", b[0].Debtor.IBAN, sum)
 			}
+			fileSum.add(sum)
 		}
-		if digits(fileSum.String(0)) > 18 {
-			v.fail("amount", "file %d sums to %s: CtrlSum would have more than 18 digits", n+1, fileSum.String(0))
+		if digits(fileSum.String()) > 18 {
+			v.fail("amount", "file %d sums to %s: CtrlSum would have more than 18 digits", n+1, fileSum.String())
 		}
 	}
 	if len(v.errs) > 0 {
@@ -123,7 +132,7 @@ func (p *Profile) EncodePain001(req Pain001Request) (*Pain001Result, error) {
 		if len(files) > 1 {
 			id = msgID + "-" + strconv.Itoa(n+1)
 		}
-		f, err := p.encodeFile(id, t, init, blocks)
+		f, err := encodeFile(id, t, init, blocks)
 		if err != nil {
 			return nil, err
 		}
@@ -132,32 +141,40 @@ func (p *Profile) EncodePain001(req Pain001Request) (*Pain001Result, error) {
 	return res, nil
 }
 
-// A pmtBlock is the payments of one PmtInf.
-type pmtBlock []Payment
+// A pmtBlock is the payments of one PmtInf (pointers into the validated
+// batch: a Payment is too large to copy around per transaction).
+type pmtBlock []*Payment
 
-func (p *Profile) groupKey(x Payment) string {
-	var b strings.Builder
-	addr := func(a *Address) {
-		if a != nil {
-			fmt.Fprintf(&b, "%q", *a)
+// appendGroupKey appends the PmtInf key of x to b: each field followed by
+// a NUL, which validated text never holds, so equal keys mean equal fields.
+func (p *Profile) appendGroupKey(b []byte, x *Payment) []byte {
+	for _, s := range [...]string{x.Debtor.Name, x.Debtor.IBAN, x.Debtor.BIC, x.ExecutionDate, x.Currency} {
+		b = append(b, s...)
+		b = append(b, 0)
+	}
+	if a := x.Debtor.Address; a != nil {
+		b = append(b, 1)
+		for _, s := range [...]string{a.Street, a.Building, a.Postcode, a.Town, a.Country} {
+			b = append(b, s...)
+			b = append(b, 0)
 		}
-		b.WriteByte(0)
+		b = strconv.AppendInt(b, int64(len(a.Lines)), 10)
+		for _, l := range a.Lines {
+			b = append(b, 0)
+			b = append(b, l...)
+		}
 	}
-	for _, s := range []string{x.Debtor.Name, x.Debtor.IBAN, x.Debtor.BIC, x.ExecutionDate, x.Currency} {
-		b.WriteString(s)
-		b.WriteByte(0)
-	}
-	addr(x.Debtor.Address)
+	b = append(b, 0)
 	for _, g := range p.GroupBy {
 		switch g {
 		case "budget_code":
-			b.WriteString(x.BudgetCode)
+			b = append(b, x.BudgetCode...)
 		case "purpose":
-			b.WriteString(x.Purpose)
+			b = append(b, x.Purpose...)
 		}
-		b.WriteByte(0)
+		b = append(b, 0)
 	}
-	return b.String()
+	return b
 }
 
 // group keeps the order in which keys first appear (deterministic, no map
@@ -165,17 +182,69 @@ func (p *Profile) groupKey(x Payment) string {
 func (p *Profile) group(pays []Payment) []pmtBlock {
 	idx := map[string]int{}
 	var groups []pmtBlock
-	for _, x := range pays {
-		k := p.groupKey(x)
-		i, ok := idx[k]
-		if !ok {
-			i = len(groups)
-			idx[k] = i
-			groups = append(groups, nil)
+	var key []byte
+	// The groups of the last few payments: batches cycle through a few
+	// debtors and dates, so most payments are matched by comparing fields
+	// (sameGroup, equal exactly when the keys are) without the map.
+	var recent [4]int
+	nRecent, next := 0, 0
+	for j := range pays {
+		x := &pays[j]
+		i := -1
+		for _, g := range recent[:nRecent] {
+			if p.sameGroup(groups[g][0], x) {
+				i = g
+				break
+			}
+		}
+		if i < 0 {
+			key = p.appendGroupKey(key[:0], x)
+			var ok bool
+			if i, ok = idx[string(key)]; !ok {
+				i = len(groups)
+				idx[string(key)] = i
+				groups = append(groups, nil)
+			}
+			recent[next] = i
+			next = (next + 1) % len(recent)
+			nRecent = min(nRecent+1, len(recent))
 		}
 		groups[i] = append(groups[i], x)
 	}
 	return groups
+}
+
+// sameGroup reports whether a and b have the same group key
+// (appendGroupKey), field by field.
+func (p *Profile) sameGroup(a, b *Payment) bool {
+	if a.Debtor.Name != b.Debtor.Name || a.Debtor.IBAN != b.Debtor.IBAN || a.Debtor.BIC != b.Debtor.BIC ||
+		a.ExecutionDate != b.ExecutionDate || a.Currency != b.Currency || !sameAddress(a.Debtor.Address, b.Debtor.Address) {
+		return false
+	}
+	for _, g := range p.GroupBy {
+		switch g {
+		case "budget_code":
+			if a.BudgetCode != b.BudgetCode {
+				return false
+			}
+		case "purpose":
+			if a.Purpose != b.Purpose {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func sameAddress(a, b *Address) bool {
+	if a == b {
+		return true
+	}
+	if a == nil || b == nil {
+		return false
+	}
+	return a.Street == b.Street && a.Building == b.Building && a.Postcode == b.Postcode && a.Town == b.Town &&
+		a.Country == b.Country && slices.Equal(a.Lines, b.Lines)
 }
 
 // split packs groups into files of at most perFile transactions, cutting a
@@ -202,157 +271,321 @@ func split(groups []pmtBlock, perFile, perPmtInf int) [][]pmtBlock {
 	return append(files, cur)
 }
 
+// pain.001 element tags, written out once.
+var (
+	tAddtlRmtInf      = newTag("AddtlRmtInf")
+	tAdrLine          = newTag("AdrLine")
+	tAmt              = newTag("Amt")
+	tBIC              = newTag("BIC")
+	tBICFI            = newTag("BICFI")
+	tBldgNb           = newTag("BldgNb")
+	tCd               = newTag("Cd")
+	tCdOrPrtry        = newTag("CdOrPrtry")
+	tCdtTrfTxInf      = newTag("CdtTrfTxInf")
+	tCdtr             = newTag("Cdtr")
+	tCdtrAcct         = newTag("CdtrAcct")
+	tCdtrAgt          = newTag("CdtrAgt")
+	tCdtrRefInf       = newTag("CdtrRefInf")
+	tChrgBr           = newTag("ChrgBr")
+	tCreDtTm          = newTag("CreDtTm")
+	tCstmrCdtTrfInitn = newTag("CstmrCdtTrfInitn")
+	tCtgy             = newTag("Ctgy")
+	tCtrlSum          = newTag("CtrlSum")
+	tCtry             = newTag("Ctry")
+	tDbtr             = newTag("Dbtr")
+	tDbtrAcct         = newTag("DbtrAcct")
+	tDbtrAgt          = newTag("DbtrAgt")
+	tDocument         = newTag("Document")
+	tDt               = newTag("Dt")
+	tEndToEndId       = newTag("EndToEndId")
+	tFinInstnId       = newTag("FinInstnId")
+	tGrpHdr           = newTag("GrpHdr")
+	tIBAN             = newTag("IBAN")
+	tId               = newTag("Id")
+	tInitgPty         = newTag("InitgPty")
+	tInstdAmt         = newTag("InstdAmt")
+	tMsgId            = newTag("MsgId")
+	tNbOfTxs          = newTag("NbOfTxs")
+	tNm               = newTag("Nm")
+	tOrgId            = newTag("OrgId")
+	tOthr             = newTag("Othr")
+	tPmtId            = newTag("PmtId")
+	tPmtInf           = newTag("PmtInf")
+	tPmtInfId         = newTag("PmtInfId")
+	tPmtMtd           = newTag("PmtMtd")
+	tPmtTpInf         = newTag("PmtTpInf")
+	tPrtry            = newTag("Prtry")
+	tPstCd            = newTag("PstCd")
+	tPstlAdr          = newTag("PstlAdr")
+	tPurp             = newTag("Purp")
+	tRcrd             = newTag("Rcrd")
+	tRef              = newTag("Ref")
+	tReqdExctnDt      = newTag("ReqdExctnDt")
+	tRmtInf           = newTag("RmtInf")
+	tStrd             = newTag("Strd")
+	tStrtNm           = newTag("StrtNm")
+	tSvcLvl           = newTag("SvcLvl")
+	tTax              = newTag("Tax")
+	tTp               = newTag("Tp")
+	tTwnNm            = newTag("TwnNm")
+	tUltmtCdtr        = newTag("UltmtCdtr")
+	tUltmtDbtr        = newTag("UltmtDbtr")
+	tUstrd            = newTag("Ustrd")
+)
+
+// encodeFile writes one pain.001 document with the byte writer
+// (xmlwriter.go) into a pooled buffer and copies the result out: no tree,
+// no reflection, one allocation for the document. Its output is byte for
+// byte the etree encoder's (pain001_dom_test.go). It expects validated
+// payments: IBANs, BICs, amounts, currencies, dates and codes are written
+// without escaping because validation allows nothing in them to escape.
+// The head of a CdtTrfTxInf (Document/CstmrCdtTrfInitn/PmtInf/CdtTrfTxInf,
+// depth 3) written out once: up to the EndToEndId text, from there to the
+// InstdAmt currency, and after the amount.
+const txDepth = 3
+
+var (
+	txHead   = tCdtTrfTxInf.ind[txDepth] + tPmtId.ind[txDepth+1] + tEndToEndId.ind[txDepth+2]
+	txAmt    = tEndToEndId.close + tPmtId.indClose[txDepth+1] + tAmt.ind[txDepth+1] + strings.TrimSuffix(tInstdAmt.ind[txDepth+2], ">") + ` Ccy="`
+	txAmtEnd = tInstdAmt.close + tAmt.indClose[txDepth+1]
+)
+
 func (p *Profile) encodeFile(msgID string, t time.Time, init Party, blocks []pmtBlock) (Pain001File, error) {
 	v09 := p.Messages.Pain001 == Pain001V09
 	f := Pain001File{MsgID: msgID}
-	var total decimalSum
+	n := 0
 	for _, b := range blocks {
+		n += len(b)
+	}
+	f.PaymentIDs = make([]string, 0, n)
+	sums := make([]string, len(blocks))
+	var total amountSum
+	for i, b := range blocks {
+		var s amountSum
 		for _, x := range b {
-			total.Add(x.Amount)
-			f.NbOfTxs++
+			s.add(x.Amount)
 			f.PaymentIDs = append(f.PaymentIDs, x.ID)
 		}
+		sums[i] = s.String()
+		total.add(sums[i])
 	}
-	f.CtrlSum = total.String(0)
+	f.NbOfTxs = n
+	f.CtrlSum = total.String()
 
-	doc := etree.NewDocument()
-	doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)
-	root := doc.CreateElement("Document")
-	root.CreateAttr("xmlns", "urn:iso:std:iso:20022:tech:xsd:"+p.Messages.Pain001)
-	root.CreateAttr("xmlns:xsi", "http://www.w3.org/2001/XMLSchema-instance")
-	msg := root.CreateElement("CstmrCdtTrfInitn")
-	gh := msg.CreateElement("GrpHdr")
-	addText(gh, "MsgId", msgID)
-	addText(gh, "CreDtTm", t.Format("2006-01-02T15:04:05Z07:00"))
-	addText(gh, "NbOfTxs", strconv.Itoa(f.NbOfTxs))
-	addText(gh, "CtrlSum", f.CtrlSum)
-	p.addParty(gh, "InitgPty", &init, v09)
+	buf := getXMLBuf()
+	defer putXMLBuf(buf)
+	if want := 1024 + n*1024; cap(*buf) < want { // about 700-1,000 bytes a transaction
+		*buf = make([]byte, 0, want)
+	}
+	w := xmlWriter{b: *buf}
+	w.header()
+	w.start(tDocument)
+	w.attr("xmlns", "urn:iso:std:iso:20022:tech:xsd:"+p.Messages.Pain001)
+	w.attr("xmlns:xsi", "http://www.w3.org/2001/XMLSchema-instance")
+	w.start(tCstmrCdtTrfInitn)
+	w.start(tGrpHdr)
+	w.leaf(tMsgId, msgID)
+	w.leafASCII(tCreDtTm, t.Format("2006-01-02T15:04:05Z07:00"))
+	w.leafASCII(tNbOfTxs, strconv.Itoa(f.NbOfTxs))
+	w.leafASCII(tCtrlSum, f.CtrlSum)
+	p.writeParty(&w, tInitgPty, &init)
+	w.end(tGrpHdr)
 
 	for i, b := range blocks {
-		pi := msg.CreateElement("PmtInf")
+		w.start(tPmtInf)
 		suffix := "-" + strconv.Itoa(i+1)
-		addText(pi, "PmtInfId", msgID[:min(len(msgID), 35-len(suffix))]+suffix)
-		addText(pi, "PmtMtd", "TRF")
-		var sum decimalSum
-		for _, x := range b {
-			sum.Add(x.Amount)
-		}
-		addText(pi, "NbOfTxs", strconv.Itoa(len(b)))
-		addText(pi, "CtrlSum", sum.String(0))
+		w.leaf(tPmtInfId, msgID[:min(len(msgID), 35-len(suffix))]+suffix)
+		w.leafASCII(tPmtMtd, "TRF")
+		w.leafASCII(tNbOfTxs, strconv.Itoa(len(b)))
+		w.leafASCII(tCtrlSum, sums[i])
 		if p.ServiceLevel != "" {
-			addText(pi.CreateElement("PmtTpInf").CreateElement("SvcLvl"), "Cd", p.ServiceLevel)
+			w.start(tPmtTpInf)
+			w.start(tSvcLvl)
+			w.leafASCII(tCd, p.ServiceLevel)
+			w.end(tSvcLvl)
+			w.end(tPmtTpInf)
 		}
 		first := b[0]
 		if v09 {
-			addText(pi.CreateElement("ReqdExctnDt"), "Dt", first.ExecutionDate)
+			w.start(tReqdExctnDt)
+			w.leafASCII(tDt, first.ExecutionDate)
+			w.end(tReqdExctnDt)
 		} else {
-			addText(pi, "ReqdExctnDt", first.ExecutionDate)
+			w.leafASCII(tReqdExctnDt, first.ExecutionDate)
 		}
-		p.addParty(pi, "Dbtr", &Party{Name: first.Debtor.Name, Address: first.Debtor.Address}, v09)
-		addText(pi.CreateElement("DbtrAcct").CreateElement("Id"), "IBAN", first.Debtor.IBAN)
-		addAgent(pi, "DbtrAgt", first.Debtor.BIC, v09, true)
-		addText(pi, "ChrgBr", p.ChargeBearer)
+		p.writeParty(&w, tDbtr, &Party{Name: first.Debtor.Name, Address: first.Debtor.Address})
+		writeAccount(&w, cDbtrAcct, first.Debtor.IBAN)
+		writeAgent(&w, tDbtrAgt, first.Debtor.BIC, v09, true)
+		w.leafASCII(tChrgBr, p.ChargeBearer)
 		for _, x := range b {
-			p.addTx(pi, x, v09)
+			p.writeTx(&w, x, v09)
 		}
+		w.end(tPmtInf)
 	}
-	doc.Indent(2)
-	var buf bytes.Buffer
-	if _, err := doc.WriteTo(&buf); err != nil {
-		return f, fmt.Errorf("writing pain.001: %w", err)
-	}
-	f.Data = buf.Bytes()
+	w.end(tCstmrCdtTrfInitn)
+	w.end(tDocument)
+	w.finish()
+	f.Data = append([]byte(nil), w.b...)
+	*buf = w.b
 	return f, nil
 }
 
-func (p *Profile) addTx(pi *etree.Element, x Payment, v09 bool) {
-	tx := pi.CreateElement("CdtTrfTxInf")
-	addText(tx.CreateElement("PmtId"), "EndToEndId", x.ID)
-	amt := tx.CreateElement("Amt").CreateElement("InstdAmt")
-	amt.CreateAttr("Ccy", x.Currency)
-	amt.SetText(x.Amount)
+// writeTx writes one CdtTrfTxInf (CreditTransferTransaction34/26).
+func (p *Profile) writeTx(w *xmlWriter, x *Payment, v09 bool) {
+	if w.depth == txDepth && x.ID != "" {
+		// The fixed head of every transaction, in three appends.
+		w.closeStart()
+		w.b = append(w.b, txHead...)
+		w.b = appendEscaped(w.b, x.ID)
+		w.b = append(w.b, txAmt...)
+		// Validated: three capitals, and a decimal number.
+		w.b = append(w.b, x.Currency...)
+		w.b = append(w.b, '"', '>')
+		w.b = append(w.b, x.Amount...)
+		w.b = append(w.b, txAmtEnd...)
+		w.depth = txDepth + 1
+	} else {
+		w.start(tCdtTrfTxInf)
+		w.start(tPmtId)
+		w.leaf(tEndToEndId, x.ID)
+		w.end(tPmtId)
+		w.start(tAmt)
+		w.start(tInstdAmt)
+		w.attr("Ccy", x.Currency)
+		w.text(tInstdAmt, x.Amount)
+		w.end(tAmt)
+	}
 	if x.UltimateDebtor != nil {
-		p.addParty(tx, "UltmtDbtr", x.UltimateDebtor, v09)
+		p.writeParty(w, tUltmtDbtr, x.UltimateDebtor)
 	}
 	if x.Creditor.BIC != "" {
-		addAgent(tx, "CdtrAgt", x.Creditor.BIC, v09, false)
+		writeAgent(w, tCdtrAgt, x.Creditor.BIC, v09, false)
 	}
-	p.addParty(tx, "Cdtr", &Party{Name: x.Creditor.Name, Address: x.Creditor.Address}, v09)
-	addText(tx.CreateElement("CdtrAcct").CreateElement("Id"), "IBAN", x.Creditor.IBAN)
+	p.writeParty(w, tCdtr, &Party{Name: x.Creditor.Name, Address: x.Creditor.Address})
+	writeAccount(w, cCdtrAcct, x.Creditor.IBAN)
 	if x.UltimateCreditor != nil {
-		p.addParty(tx, "UltmtCdtr", x.UltimateCreditor, v09)
+		p.writeParty(w, tUltmtCdtr, x.UltimateCreditor)
 	}
 	budget := p.BudgetCode.Placement
 	// pain.001 Purp: Purpose2Choice, ExternalPurpose1Code or Max35Text.
 	switch {
 	case x.BudgetCode != "" && budget == "purpose_proprietary":
-		addText(tx.CreateElement("Purp"), "Prtry", x.BudgetCode)
-	case x.Purpose != "" && purposeRE.MatchString(x.Purpose):
-		addText(tx.CreateElement("Purp"), "Cd", x.Purpose)
+		w.chain(cPurpPrtry, x.BudgetCode, false)
+	case x.Purpose != "" && isPurposeCode(x.Purpose):
+		w.chain(cPurpCd, x.Purpose, true) // four capitals
 	case x.Purpose != "":
-		addText(tx.CreateElement("Purp"), "Prtry", x.Purpose)
+		w.chain(cPurpPrtry, x.Purpose, false)
 	}
 	if x.BudgetCode != "" && budget == "tax_category" {
-		addText(tx.CreateElement("Tax").CreateElement("Rcrd"), "Ctgy", x.BudgetCode)
+		w.chain(cTaxCtgy, x.BudgetCode, false)
 	}
 	addlRmt := x.BudgetCode != "" && budget == "additional_remittance"
 	if x.Remittance == "" && x.CreditorReference == "" && !addlRmt {
+		w.end(tCdtTrfTxInf)
 		return
 	}
-	rmt := tx.CreateElement("RmtInf")
-	addText(rmt, "Ustrd", x.Remittance)
-	if x.CreditorReference == "" && !addlRmt {
-		return
-	}
-	strd := rmt.CreateElement("Strd")
-	if x.CreditorReference != "" {
-		ref := strd.CreateElement("CdtrRefInf")
-		if strings.HasPrefix(x.CreditorReference, "RF") {
-			// ISO 11649 structured creditor reference.
-			addText(ref.CreateElement("Tp").CreateElement("CdOrPrtry"), "Cd", "SCOR")
+	w.start(tRmtInf)
+	w.leaf(tUstrd, x.Remittance)
+	if x.CreditorReference != "" || addlRmt {
+		w.start(tStrd)
+		if x.CreditorReference != "" {
+			w.start(tCdtrRefInf)
+			if strings.HasPrefix(x.CreditorReference, "RF") {
+				// ISO 11649 structured creditor reference.
+				w.chain(cSCOR, "SCOR", true)
+			}
+			w.leaf(tRef, x.CreditorReference)
+			w.end(tCdtrRefInf)
 		}
-		addText(ref, "Ref", x.CreditorReference)
+		if addlRmt {
+			w.leaf(tAddtlRmtInf, x.BudgetCode)
+		}
+		w.end(tStrd)
 	}
-	if addlRmt {
-		addText(strd, "AddtlRmtInf", x.BudgetCode)
-	}
+	w.end(tRmtInf)
+	w.end(tCdtTrfTxInf)
 }
 
-// addParty writes a PartyIdentification32 (.03) / 135 (.09).
-func (p *Profile) addParty(parent *etree.Element, tag string, party *Party, v09 bool) {
-	e := parent.CreateElement(tag)
-	addText(e, "Nm", party.Name)
+// Element chains written in one piece (xmlChain).
+var (
+	cPurpCd       = newChain(tPurp, tCd)
+	cPurpPrtry    = newChain(tPurp, tPrtry)
+	cTaxCtgy      = newChain(tTax, tRcrd, tCtgy)
+	cSCOR         = newChain(tTp, tCdOrPrtry, tCd)
+	cOrgID        = newChain(tId, tOrgId, tOthr, tId)
+	cDbtrAcct     = newChain(tDbtrAcct, tId, tIBAN)
+	cCdtrAcct     = newChain(tCdtrAcct, tId, tIBAN)
+	cNotProvided  = newChain(tFinInstnId, tOthr, tId)
+	cDbtrAgtBIC   = newChain(tDbtrAgt, tFinInstnId, tBIC)
+	cDbtrAgtBICFI = newChain(tDbtrAgt, tFinInstnId, tBICFI)
+	cCdtrAgtBIC   = newChain(tCdtrAgt, tFinInstnId, tBIC)
+	cCdtrAgtBICFI = newChain(tCdtrAgt, tFinInstnId, tBICFI)
+)
+
+// writeAccount writes a CashAccount16/38 with an IBAN (checkIBAN: A-Z and
+// 0-9 only, nothing to escape).
+func writeAccount(w *xmlWriter, c *xmlChain, iban string) {
+	w.chain(c, iban, true)
+}
+
+// writeParty writes a PartyIdentification32 (.03) / 135 (.09).
+func (p *Profile) writeParty(w *xmlWriter, tag *xmlTag, party *Party) {
+	w.start(tag)
+	w.leaf(tNm, party.Name)
 	if a := party.Address; a != nil {
-		pa := e.CreateElement("PstlAdr")
-		addText(pa, "StrtNm", a.Street)
-		addText(pa, "BldgNb", a.Building)
-		addText(pa, "PstCd", a.Postcode)
-		addText(pa, "TwnNm", a.Town)
-		addText(pa, "Ctry", a.Country)
+		w.start(tPstlAdr)
+		w.leaf(tStrtNm, a.Street)
+		w.leaf(tBldgNb, a.Building)
+		w.leaf(tPstCd, a.Postcode)
+		w.leaf(tTwnNm, a.Town)
+		w.leafASCII(tCtry, a.Country)
 		for _, l := range a.Lines {
-			addText(pa, "AdrLine", l)
+			w.leaf(tAdrLine, l)
 		}
+		w.end(tPstlAdr)
 	}
 	if party.ID != "" {
-		addText(e.CreateElement("Id").CreateElement("OrgId").CreateElement("Othr"), "Id", party.ID)
+		w.chain(cOrgID, party.ID, false)
 	}
+	w.end(tag)
 }
 
-// addAgent writes a BranchAndFinancialInstitutionIdentification4 (.03) /
+// writeAgent writes a BranchAndFinancialInstitutionIdentification4 (.03) /
 // 6 (.09). Without a BIC a required agent is "NOTPROVIDED" (EPC usage).
-func addAgent(parent *etree.Element, tag, bic string, v09, required bool) {
+func writeAgent(w *xmlWriter, tag *xmlTag, bic string, v09, required bool) {
 	if bic == "" && !required {
 		return
 	}
-	fi := parent.CreateElement(tag).CreateElement("FinInstnId")
-	switch {
-	case bic == "":
-		addText(fi.CreateElement("Othr"), "Id", "NOTPROVIDED")
-	case v09:
-		addText(fi, "BICFI", bic)
-	default:
-		addText(fi, "BIC", bic)
+	if bic == "" {
+		w.start(tag)
+		w.chain(cNotProvided, "NOTPROVIDED", true)
+		w.end(tag)
+		return
 	}
+	// The BIC is validated (ISO 9362: A-Z and 0-9): nothing to escape.
+	var c *xmlChain
+	switch {
+	case tag == tDbtrAgt && v09:
+		c = cDbtrAgtBICFI
+	case tag == tDbtrAgt:
+		c = cDbtrAgtBIC
+	case tag == tCdtrAgt && v09:
+		c = cCdtrAgtBICFI
+	case tag == tCdtrAgt:
+		c = cCdtrAgtBIC
+	default:
+		bicTag := tBIC
+		if v09 {
+			bicTag = tBICFI
+		}
+		w.start(tag)
+		w.start(tFinInstnId)
+		w.leafASCII(bicTag, bic)
+		w.end(tFinInstnId)
+		w.end(tag)
+		return
+	}
+	w.chain(c, bic, true)
 }
 
 // addText adds <tag>text</tag> unless text is empty.

@@ -57,6 +57,60 @@ type validator struct {
 	changes []Change
 	index   int
 	id      string
+	// memo caches the outcome of pure checks of values that repeat in a
+	// batch (debtor IBANs, dates, budget codes): key kind+value, value the
+	// problem found ("" when none). Bounded by memoMax.
+	memo map[string]string
+	// recent holds the last memoized outcomes, checked before memo.
+	recent     [4]memoEntry
+	recentNext int
+	// debtors remembers debtor accounts validated without a problem or a
+	// change: a batch has a few debtors and many payments.
+	debtors     [4]debtorMemo
+	debtorsNext int
+	// addrs remembers addresses validated without a problem or a change,
+	// by input pointer: a batch repeats its debtors' addresses.
+	addrs map[*Address]*Address
+}
+
+const memoMax = 256
+
+type memoEntry struct {
+	kind   byte
+	s, why string
+}
+
+// memoized returns check(s), remembered per kind and value.
+func (v *validator) memoized(kind byte, s string, check func(string) string) string {
+	for i := range v.recent {
+		if e := &v.recent[i]; e.kind == kind && e.s == s {
+			return e.why
+		}
+	}
+	why := v.memoizedMap(kind, s, check)
+	v.recent[v.recentNext] = memoEntry{kind: kind, s: s, why: why}
+	v.recentNext = (v.recentNext + 1) % len(v.recent)
+	return why
+}
+
+func (v *validator) memoizedMap(kind byte, s string, check func(string) string) string {
+	if len(s) > 64 {
+		return check(s)
+	}
+	var kb [65]byte
+	kb[0] = kind
+	key := kb[:1+copy(kb[1:], s)]
+	if why, ok := v.memo[string(key)]; ok {
+		return why
+	}
+	why := check(s)
+	if v.memo == nil {
+		v.memo = make(map[string]string)
+	}
+	if len(v.memo) < memoMax {
+		v.memo[string(key)] = why
+	}
+	return why
 }
 
 func (v *validator) fail(field, format string, a ...any) {
@@ -65,25 +119,40 @@ func (v *validator) fail(field, format string, a ...any) {
 
 // text checks a free-text field: charset (transliterating under that
 // policy), then length in characters. It returns the value to encode.
-func (v *validator) text(field, s string, max int) string {
+func (v *validator) text(field, s string, max int) string { return v.textIn("", field, s, max) }
+
+// textIn is text for the field prefix+field, joined only when reported.
+func (v *validator) textIn(prefix, field, s string, max int) string {
 	if s == "" {
 		return s
 	}
 	out, bad := fitCharset(v.p.Charset.Allowed, v.p.Charset.OnInvalid, s)
 	if len(bad) > 0 {
-		v.fail(field, "characters not allowed by charset %q: %s", v.p.Charset.Allowed, quoteRunes(bad))
+		v.fail(prefix+field, "characters not allowed by charset %q: %s", v.p.Charset.Allowed, quoteRunes(bad))
 		return s
 	}
 	if out != s {
-		v.changes = append(v.changes, Change{ID: v.id, Field: field, From: s, To: out})
+		v.changes = append(v.changes, Change{ID: v.id, Field: prefix + field, From: s, To: out})
 	}
-	if n := utf8.RuneCountInString(out); n > max {
-		v.fail(field, "%d characters, at most %d allowed", n, max)
+	// Each rune takes at least one byte: no count needed when short enough.
+	if len(out) > max {
+		if n := utf8.RuneCountInString(out); n > max {
+			v.fail(prefix+field, "%d characters, at most %d allowed", n, max)
+		}
 	}
-	if strings.TrimSpace(out) == "" {
-		v.fail(field, "blank")
+	if blank(out) {
+		v.fail(prefix+field, "blank")
 	}
 	return out
+}
+
+// blank reports whether strings.TrimSpace(s) == "", quickly when s starts
+// with a visible ASCII character.
+func blank(s string) bool {
+	if s != "" && s[0] > ' ' && s[0] < utf8.RuneSelf {
+		return false
+	}
+	return strings.TrimSpace(s) == ""
 }
 
 // ident checks an identifier: never transliterated (it is a key).
@@ -91,11 +160,15 @@ func (v *validator) ident(field, s string, max int) {
 	if _, bad := fitCharset(v.p.Charset.Allowed, CharsetReject, s); len(bad) > 0 {
 		v.fail(field, "characters not allowed by charset %q: %s", v.p.Charset.Allowed, quoteRunes(bad))
 	}
-	if n := utf8.RuneCountInString(s); n > max {
-		v.fail(field, "%d characters, at most %d allowed", n, max)
+	if len(s) > max {
+		if n := utf8.RuneCountInString(s); n > max {
+			v.fail(field, "%d characters, at most %d allowed", n, max)
+		}
 	}
-	if strings.TrimSpace(s) != s || s == "" {
-		v.fail(field, "empty or with leading/trailing spaces")
+	if s == "" || s[0] <= ' ' || s[len(s)-1] <= ' ' || s[0] >= utf8.RuneSelf || s[len(s)-1] >= utf8.RuneSelf {
+		if strings.TrimSpace(s) != s || s == "" {
+			v.fail(field, "empty or with leading/trailing spaces")
+		}
 	}
 }
 
@@ -124,18 +197,48 @@ func (v *validator) address(field string, a *Address) *Address {
 	if a == nil || v.p.AddressMode == "none" {
 		return nil
 	}
+	if out, ok := v.addrs[a]; ok {
+		return out
+	}
+	nErrs, nChanges := len(v.errs), len(v.changes)
+	out := v.checkAddress(field, a)
+	if len(v.errs) == nErrs && len(v.changes) == nChanges && len(v.addrs) < memoMax {
+		if v.addrs == nil {
+			v.addrs = make(map[*Address]*Address)
+		}
+		v.addrs[a] = out
+	}
+	return out
+}
+
+// addressField names the address of a party without concatenating.
+func addressField(party string) string {
+	switch party {
+	case "debtor":
+		return "debtor.address"
+	case "creditor":
+		return "creditor.address"
+	case "ultimate_debtor":
+		return "ultimate_debtor.address"
+	case "ultimate_creditor":
+		return "ultimate_creditor.address"
+	}
+	return party + ".address"
+}
+
+func (v *validator) checkAddress(field string, a *Address) *Address {
 	out := Address{
-		Street:   v.text(field+".street", a.Street, 70),
-		Building: v.text(field+".building", a.Building, 16),
-		Postcode: v.text(field+".postcode", a.Postcode, 16),
-		Town:     v.text(field+".town", a.Town, 35),
+		Street:   v.textIn(field, ".street", a.Street, 70),
+		Building: v.textIn(field, ".building", a.Building, 16),
+		Postcode: v.textIn(field, ".postcode", a.Postcode, 16),
+		Town:     v.textIn(field, ".town", a.Town, 35),
 		Country:  a.Country,
 	}
-	if a.Country != "" && !countryRE.MatchString(a.Country) {
+	if a.Country != "" && !isUpperCode(a.Country, 2) {
 		v.fail(field+".country", "not an ISO 3166 alpha-2 code")
 	}
 	for i, l := range a.Lines {
-		out.Lines = append(out.Lines, v.text(fmt.Sprintf("%s.lines[%d]", field, i), l, 70))
+		out.Lines = append(out.Lines, v.textIn(field, lineField(i), l, 70))
 	}
 	if v.p.AddressMode == "lines" {
 		var lines []string
@@ -162,13 +265,40 @@ func (v *validator) address(field string, a *Address) *Address {
 	return &out
 }
 
+type debtorMemo struct {
+	in, out Account
+	ok      bool
+}
+
+// debtorAccount is account(field, a, true), remembered for the last few
+// debtors when it found nothing to report.
+func (v *validator) debtorAccount(a Account) Account {
+	for i := range v.debtors {
+		m := &v.debtors[i]
+		if m.ok && m.in.Name == a.Name && m.in.IBAN == a.IBAN && m.in.BIC == a.BIC && m.in.Address == a.Address {
+			return m.out
+		}
+	}
+	nErrs, nChanges := len(v.errs), len(v.changes)
+	out := v.account("debtor", a, true)
+	if len(v.errs) == nErrs && len(v.changes) == nChanges {
+		v.debtors[v.debtorsNext] = debtorMemo{in: a, out: out, ok: true}
+		v.debtorsNext = (v.debtorsNext + 1) % len(v.debtors)
+	}
+	return out
+}
+
 func (v *validator) account(field string, a Account, debtor bool) Account {
-	out := Account{Name: v.text(field+".name", a.Name, v.p.Limits.NameMax), IBAN: a.IBAN, BIC: a.BIC}
+	out := Account{Name: v.textIn(field, ".name", a.Name, v.p.Limits.NameMax), IBAN: a.IBAN, BIC: a.BIC}
 	if a.IBAN != "" {
-		if why := checkIBAN(a.IBAN); why != "" {
+		var why string
+		if debtor {
+			why = v.memoized('D', a.IBAN, v.checkDebtorIBAN)
+		} else {
+			why = checkIBAN(a.IBAN)
+		}
+		if why != "" {
 			v.fail(field+".iban", "%s", why)
-		} else if debtor && v.p.ibanRE != nil && !v.p.ibanRE.MatchString(a.IBAN) {
-			v.fail(field+".iban", "profile %s requires a debtor IBAN matching %s", v.p.Name, v.p.Debtor.IBANPattern)
 		}
 	} else {
 		v.fail(field+".iban", "required (credit transfers need an account)")
@@ -185,22 +315,54 @@ func (v *validator) account(field string, a Account, debtor bool) Account {
 			v.fail(field+".bic", "profile %s requires debtor BIC %s", v.p.Name, v.p.Debtor.BIC)
 		}
 	}
-	out.Address = v.address(field+".address", a.Address)
+	if a.Address != nil {
+		out.Address = v.address(addressField(field), a.Address)
+	}
 	return out
+}
+
+var lineFields = [...]string{".lines[0]", ".lines[1]", ".lines[2]", ".lines[3]", ".lines[4]", ".lines[5]", ".lines[6]", ".lines[7]"}
+
+// lineField is ".lines[i]", without formatting for the usual few lines.
+func lineField(i int) string {
+	if i < len(lineFields) {
+		return lineFields[i]
+	}
+	return fmt.Sprintf(".lines[%d]", i)
+}
+
+// checkDebtorIBAN checks a debtor IBAN and the profile's pattern.
+func (v *validator) checkDebtorIBAN(iban string) string {
+	if why := checkIBAN(iban); why != "" {
+		return why
+	}
+	if v.p.ibanRE != nil && !v.p.ibanRE.MatchString(iban) {
+		return "profile " + v.p.Name + " requires a debtor IBAN matching " + v.p.Debtor.IBANPattern
+	}
+	return ""
+}
+
+func checkDate(s string) string {
+	if _, err := time.Parse("2006-01-02", s); err != nil || !dateRE.MatchString(s) {
+		return "not a date (YYYY-MM-DD)"
+	}
+	return ""
 }
 
 func (v *validator) party(field string, p *Party) *Party {
 	if p == nil {
 		return nil
 	}
-	out := &Party{Name: v.text(field+".name", p.Name, v.p.Limits.NameMax)}
+	out := &Party{Name: v.textIn(field, ".name", p.Name, v.p.Limits.NameMax)}
 	if p.Name == "" {
 		v.fail(field+".name", "required when %s is given", field)
 	}
 	if p.ID != "" {
-		out.ID = v.text(field+".id", p.ID, 35)
+		out.ID = v.textIn(field, ".id", p.ID, 35)
 	}
-	out.Address = v.address(field+".address", p.Address)
+	if p.Address != nil {
+		out.Address = v.address(addressField(field), p.Address)
+	}
 	return out
 }
 
@@ -213,15 +375,17 @@ func (p *Profile) ValidatePayments(payments []Payment) (out []Payment, changes [
 	v := &validator{p: p}
 	seen := make(map[string]int, len(payments))
 	out = make([]Payment, len(payments))
-	for i, in := range payments {
+	for i := range payments {
+		in := &payments[i]
 		v.index, v.id = i, in.ID
 		v.ident("id", in.ID, 35)
 		if j, dup := seen[in.ID]; dup && in.ID != "" {
 			v.fail("id", "duplicate of payment %d: an EndToEndId is paid once", j)
 		}
 		seen[in.ID] = i
-		o := Payment{ID: in.ID, Currency: in.Currency, ExecutionDate: in.ExecutionDate}
-		if !currencyRE.MatchString(in.Currency) {
+		o := &out[i] // filled in place: a Payment is large
+		*o = Payment{ID: in.ID, Currency: in.Currency, ExecutionDate: in.ExecutionDate}
+		if !isUpperCode(in.Currency, 3) {
 			v.fail("currency", "not an ISO 4217 code")
 		} else if len(p.Currencies) > 0 && !contains(p.Currencies, in.Currency) {
 			v.fail("currency", "profile %s allows %s", p.Name, strings.Join(p.Currencies, ", "))
@@ -232,11 +396,11 @@ func (p *Profile) ValidatePayments(payments []Payment) (out []Payment, changes [
 		}
 		o.Amount = amt
 		if in.ExecutionDate != "" {
-			if _, terr := time.Parse("2006-01-02", in.ExecutionDate); terr != nil || !dateRE.MatchString(in.ExecutionDate) {
-				v.fail("execution_date", "not a date (YYYY-MM-DD)")
+			if why := v.memoized('T', in.ExecutionDate, checkDate); why != "" {
+				v.fail("execution_date", "%s", why)
 			}
 		}
-		o.Debtor = v.account("debtor", in.Debtor, true)
+		o.Debtor = v.debtorAccount(in.Debtor)
 		o.Creditor = v.account("creditor", in.Creditor, false)
 		o.Remittance = v.text("remittance", in.Remittance, p.Limits.RemittanceMax)
 		if in.CreditorReference != "" {
@@ -249,7 +413,7 @@ func (p *Profile) ValidatePayments(payments []Payment) (out []Payment, changes [
 			v.ident("creditor_reference", in.CreditorReference, 35)
 		}
 		if in.Purpose != "" {
-			if purposeRE.MatchString(in.Purpose) {
+			if isPurposeCode(in.Purpose) {
 				o.Purpose = in.Purpose
 			} else {
 				o.Purpose = v.text("purpose", in.Purpose, 35)
@@ -257,7 +421,7 @@ func (p *Profile) ValidatePayments(payments []Payment) (out []Payment, changes [
 		}
 		if in.BudgetCode != "" {
 			o.BudgetCode = v.text("budget_code", in.BudgetCode, 35)
-			if p.budgetRE != nil && !p.budgetRE.MatchString(in.BudgetCode) {
+			if p.budgetRE != nil && v.memoized('B', in.BudgetCode, p.checkBudgetCode) != "" {
 				v.fail("budget_code", "does not match %s", p.BudgetCode.Pattern)
 			}
 			if p.BudgetCode.Placement == "purpose_proprietary" && in.Purpose != "" {
@@ -271,7 +435,6 @@ func (p *Profile) ValidatePayments(payments []Payment) (out []Payment, changes [
 				v.fail(f, "required by profile %s", p.Name)
 			}
 		}
-		out[i] = o
 	}
 	if len(v.errs) > 0 {
 		return nil, v.changes, v.errs
@@ -279,7 +442,14 @@ func (p *Profile) ValidatePayments(payments []Payment) (out []Payment, changes [
 	return out, v.changes, nil
 }
 
-func present(p Payment, field string) bool {
+func (p *Profile) checkBudgetCode(s string) string {
+	if !p.budgetRE.MatchString(s) {
+		return "no match"
+	}
+	return ""
+}
+
+func present(p *Payment, field string) bool {
 	switch field {
 	case "debtor.name":
 		return p.Debtor.Name != ""

@@ -20,23 +20,59 @@ var ibanLengths = map[string]int{
 	"SV": 28, "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20, "YE": 30,
 }
 
+// ibanLengthTable is ibanLengths indexed by the two letters (0: unknown),
+// so checking an IBAN needs no map lookup.
+var ibanLengthTable = func() (t [26 * 26]uint8) {
+	for cc, n := range ibanLengths {
+		t[int(cc[0]-'A')*26+int(cc[1]-'A')] = uint8(n)
+	}
+	return t
+}()
+
+func ibanLength(cc string) (int, bool) {
+	if len(cc) != 2 || cc[0] < 'A' || cc[0] > 'Z' || cc[1] < 'A' || cc[1] > 'Z' {
+		return 0, false
+	}
+	n := ibanLengthTable[int(cc[0]-'A')*26+int(cc[1]-'A')]
+	return int(n), n != 0
+}
+
 // mod97 computes the ISO 7064 MOD 97-10 remainder of s, where letters count
 // as 10..35 (IBAN and ISO 11649 check digits). ok is false on any other
 // character.
-func mod97(s string) (rem int, ok bool) {
+func mod97(s string) (rem int, ok bool) { return mod97From(0, s) }
+
+// mod97From continues a MOD 97-10 computation from rem (so a rotated IBAN
+// needs no concatenation).
+func mod97From(rem int, s string) (int, bool) {
+	// Reduce only when the accumulator nears 2^50: 100× that still fits.
+	r := uint64(rem)
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		switch {
-		case c >= '0' && c <= '9':
-			rem = (rem*10 + int(c-'0')) % 97
-		case c >= 'A' && c <= 'Z':
-			rem = (rem*100 + int(c-'A') + 10) % 97
-		default:
+		m := mod97Mul[c]
+		if m == 0 {
 			return 0, false
 		}
+		r = r*uint64(m) + uint64(mod97Val[c])
+		if r >= 1<<50 {
+			r %= 97
+		}
 	}
-	return rem, true
+	return int(r % 97), true
 }
+
+// mod97Mul and mod97Val give, per byte, what appending it does to the
+// number: × 10 + digit, × 100 + letter value (A = 10 … Z = 35), or 0 for
+// a byte mod97 refuses.
+var mod97Mul, mod97Val = func() (mul, val [256]uint8) {
+	for c := '0'; c <= '9'; c++ {
+		mul[c], val[c] = 10, uint8(c-'0')
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		mul[c], val[c] = 100, uint8(c-'A'+10)
+	}
+	return mul, val
+}()
 
 // checkIBAN returns why iban is not a valid IBAN, or "" if it is. It expects
 // the electronic form: upper case, no spaces.
@@ -45,7 +81,7 @@ func checkIBAN(iban string) string {
 		return "too short for an IBAN"
 	}
 	cc := iban[:2]
-	want, ok := ibanLengths[cc]
+	want, ok := ibanLength(cc)
 	if !ok {
 		return "unknown IBAN country " + quote(cc)
 	}
@@ -55,7 +91,10 @@ func checkIBAN(iban string) string {
 	if iban[2] < '0' || iban[2] > '9' || iban[3] < '0' || iban[3] > '9' {
 		return "IBAN check digits must be numeric"
 	}
-	rem, ok := mod97(iban[4:] + iban[:4])
+	rem, ok := mod97(iban[4:])
+	if ok {
+		rem, ok = mod97From(rem, iban[:4])
+	}
 	if !ok {
 		return "IBAN may hold only A-Z and 0-9 (electronic form, no spaces)"
 	}
@@ -75,7 +114,7 @@ func checkIBAN(iban string) string {
 var bicRE = regexp.MustCompile(`^[A-Z]{6}[A-Z2-9][A-NP-Z0-9]([A-Z0-9]{3})?$`)
 
 func checkBIC(bic string) string {
-	if !bicRE.MatchString(bic) {
+	if !isBIC(bic) {
 		return "not a BIC (ISO 9362: 8 or 11 characters, AAAABBCCDDD)"
 	}
 	return ""
@@ -90,7 +129,10 @@ func checkCreditorReference(ref string) string {
 	if ref[2] < '0' || ref[2] > '9' || ref[3] < '0' || ref[3] > '9' {
 		return "ISO 11649 check digits must be numeric"
 	}
-	rem, ok := mod97(strings.ToUpper(ref[4:]) + ref[:4])
+	rem, ok := mod97(strings.ToUpper(ref[4:]))
+	if ok {
+		rem, ok = mod97From(rem, ref[:4])
+	}
 	if !ok {
 		return "ISO 11649 reference may hold only A-Z and 0-9"
 	}
@@ -98,6 +140,44 @@ func checkCreditorReference(ref string) string {
 		return "ISO 11649 check digits do not match (mod 97)"
 	}
 	return ""
+}
+
+// isBIC is bicRE without the regexp machinery (TestIsBIC compares them).
+func isBIC(s string) bool {
+	if len(s) != 8 && len(s) != 11 {
+		return false
+	}
+	for i := 0; i < 6; i++ {
+		if s[i] < 'A' || s[i] > 'Z' {
+			return false
+		}
+	}
+	if c := s[6]; !(c >= 'A' && c <= 'Z' || c >= '2' && c <= '9') {
+		return false
+	}
+	if c := s[7]; !(c >= 'A' && c <= 'N' || c >= 'P' && c <= 'Z' || c >= '0' && c <= '9') {
+		return false
+	}
+	for i := 8; i < len(s); i++ {
+		if c := s[i]; !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// isUpperCode reports whether s is n capital letters A-Z (currencyRE,
+// countryRE, purposeRE without the regexp machinery).
+func isUpperCode(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < n; i++ {
+		if s[i] < 'A' || s[i] > 'Z' {
+			return false
+		}
+	}
+	return true
 }
 
 var (
@@ -123,11 +203,38 @@ const (
 const latvianLetters = "ĀČĒĢĪĶĻŅŠŪŽāčēģīķļņšūž"
 
 func sepaRune(r rune) bool {
-	switch {
-	case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+	return r < utf8.RuneSelf && sepaASCII[r]
+}
+
+// sepaASCII is the SEPA set as a table.
+var sepaASCII = func() (t [utf8.RuneSelf]bool) {
+	for r := range t {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+			t[r] = true
+		}
+	}
+	for _, r := range "/-?:().,'+ " {
+		t[r] = true
+	}
+	return t
+}()
+
+// latvianBits marks the Latvian letters among U+0100-U+017F.
+var latvianBits = func() (b [2]uint64) {
+	for _, r := range latvianLetters {
+		off := r - 0x100
+		b[off>>6] |= 1 << (off & 63)
+	}
+	return b
+}()
+
+func latvianRune(r rune) bool {
+	switch r {
+	case 'Ā', 'Č', 'Ē', 'Ģ', 'Ī', 'Ķ', 'Ļ', 'Ņ', 'Š', 'Ū', 'Ž', 'ā', 'č', 'ē', 'ģ', 'ī', 'ķ', 'ļ', 'ņ', 'š', 'ū', 'ž':
 		return true
 	}
-	return strings.ContainsRune("/-?:().,'+ ", r)
+	return false
 }
 
 // allowedRune reports whether r belongs to the named character set.
@@ -136,7 +243,7 @@ func allowedRune(set string, r rune) bool {
 	case CharsetSEPA:
 		return sepaRune(r)
 	case CharsetLatvian:
-		return sepaRune(r) || strings.ContainsRune(latvianLetters, r)
+		return sepaRune(r) || latvianRune(r)
 	default:
 		return xmlPrintable(r)
 	}
@@ -146,6 +253,9 @@ func allowedRune(set string, r rune) bool {
 // (tab, CR and LF are refused too: they do not survive whitespace
 // normalisation in banks' parsers).
 func xmlPrintable(r rune) bool {
+	if r < utf8.RuneSelf {
+		return r >= 0x20 && r != 0x7F
+	}
 	if r == utf8.RuneError || unicode.IsControl(r) {
 		return false
 	}
@@ -182,18 +292,13 @@ type Change struct {
 // fitCharset checks s against the set. Under transliterate it returns the
 // converted string; bad lists the characters it could not accept.
 func fitCharset(set, policy, s string) (out string, bad []rune) {
+	// Fast path: every character allowed (an invalid byte decodes as
+	// U+FFFD, which no set allows, and takes the slow path).
+	if allRunes(set, s) {
+		return s, nil
+	}
 	if !utf8.ValidString(s) {
 		return s, []rune{utf8.RuneError}
-	}
-	ok := true
-	for _, r := range s {
-		if !allowedRune(set, r) {
-			ok = false
-			break
-		}
-	}
-	if ok {
-		return s, nil
 	}
 	var b strings.Builder
 	for _, r := range s {
@@ -214,10 +319,44 @@ func fitCharset(set, policy, s string) (out string, bad []rune) {
 }
 
 func allRunes(set, s string) bool {
-	for _, r := range s {
+	switch set {
+	case CharsetSEPA, CharsetLatvian:
+		for i := 0; i < len(s); {
+			if c := s[i]; c < utf8.RuneSelf {
+				if !sepaASCII[c] {
+					return false
+				}
+				i++
+				continue
+			}
+			if set == CharsetSEPA {
+				return false
+			}
+			// Latvian letters are U+0100-U+017F: two bytes, C4 or C5 and
+			// a continuation byte.
+			if c := s[i]; (c == 0xC4 || c == 0xC5) && i+1 < len(s) && s[i+1]&0xC0 == 0x80 {
+				if off := uint(c&0x1F)<<6 | uint(s[i+1]&0x3F) - 0x100; latvianBits[off>>6]&(1<<(off&63)) != 0 {
+					i += 2
+					continue
+				}
+			}
+			return false
+		}
+		return true
+	}
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c < 0x20 || c == 0x7F {
+				return false
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
 		if !allowedRune(set, r) {
 			return false
 		}
+		i += n
 	}
 	return true
 }

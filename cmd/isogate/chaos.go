@@ -684,10 +684,14 @@ func (h *chaos) restartNATS(ctx context.Context) error {
 			h.count(func() { h.natsRestarts++ })
 		}
 		// Never take a node before the last one caught up: that would
-		// be a loss of quorum, not a node failure.
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		// be a loss of quorum, not a node failure. (When the fault phase
+		// ends meanwhile, the harness waits for the nodes itself.)
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		err := waitHealthy(wctx, h.nodes...)
 		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
 		if err != nil {
 			return err
 		}

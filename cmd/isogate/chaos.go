@@ -230,7 +230,8 @@ type chaos struct {
 	nc      *nats.Conn
 	js      jetstream.JetStream
 
-	calm atomic.Bool // faults stopped: workers restart unarmed
+	calm   atomic.Bool // faults stopped: workers restart unarmed
+	stored sync.Map    // intent id → true once JetStream acknowledged it
 
 	mu              sync.Mutex
 	workerKills     int
@@ -790,9 +791,11 @@ func (h *chaos) publishChunk(ctx context.Context, js jetstream.JetStream, intent
 	for _, s := range futures {
 		select {
 		case <-s.f.Ok():
+			h.stored.Store(s.p.ID, true)
 		case err := <-s.f.Err():
 			var apiErr *jetstream.APIError
 			if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+				h.stored.Store(s.p.ID, true)
 				continue // stored by an earlier attempt
 			}
 			retry = append(retry, s.p)
@@ -866,7 +869,7 @@ func (h *chaos) audit(ctx context.Context, intents []messages.PaymentIntent) (*c
 		if err == nil {
 			missing := 0
 			for _, p := range intents {
-				if si.State.Subjects[messages.IntentSubject(p.ID)] != 1 {
+				if _, ok := h.stored.Load(p.ID); ok && si.State.Subjects[messages.IntentSubject(p.ID)] != 1 {
 					missing++
 				}
 			}
@@ -924,7 +927,10 @@ func (h *chaos) audit(ctx context.Context, intents []messages.PaymentIntent) (*c
 	for _, d := range dlq {
 		inDLQ[d.IntentID] = true
 	}
-	res.Lost += tr.untraced(inDLQ)
+	res.Lost += tr.untraced(func(id string) bool {
+		_, acked := h.stored.Load(id)
+		return acked && !inDLQ[id]
+	})
 	for _, d := range dlq {
 		if !tr.accountsFor(d) {
 			res.DLQUnaccounted++
@@ -1072,13 +1078,13 @@ func (h *chaos) batchStates(ctx context.Context) (map[string]string, error) {
 }
 
 // untraced counts the intents with no terminal event that are in no
-// encoded batch and not in inDLQ.
-func (t *tracker) untraced(inDLQ map[string]bool) int {
+// encoded batch, among those count says to count.
+func (t *tracker) untraced(count func(id string) bool) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := 0
 	for id, s := range t.intents {
-		if s.terminal == "" && s.batch == "" && !inDLQ[id] {
+		if s.terminal == "" && s.batch == "" && count(id) {
 			n++
 		}
 	}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+)
+
+// TestBenchPipeline runs `isogate bench pipeline --json` on 500 intents at
+// both sync settings and checks the JSON line: every field present and
+// positive, and ratio = intents_per_s / raw_publish_per_s. With -race it
+// runs interval only.
+func TestBenchPipeline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a whole gateway twice")
+	}
+	syncs := []string{"interval", "always"}
+	if benchRace {
+		syncs = syncs[:1]
+	}
+	for _, sync := range syncs {
+		t.Run(sync, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			env := &cliEnv{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }}
+			code := run(t.Context(), env, []string{"bench", "pipeline", "--json", "--intents", "500", "--sync", sync, "--timeout", "2m"})
+			if code != 0 {
+				t.Fatalf("bench pipeline: exit %d\n%s", code, stderr.String())
+			}
+			lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+			if len(lines) != 1 {
+				t.Fatalf("--json printed %d lines, want 1:\n%s", len(lines), stdout.String())
+			}
+			var got map[string]any
+			if err := json.Unmarshal([]byte(lines[0]), &got); err != nil {
+				t.Fatalf("last line %q: %v", lines[0], err)
+			}
+			fields := []string{"intents", "intents_per_s", "final_per_s", "raw_publish_per_s", "raw_consume_per_s",
+				"ratio", "p50_ms", "p99_ms", "peak_rss_mb"}
+			for _, k := range fields {
+				v, ok := got[k].(float64)
+				if !ok || v <= 0 {
+					t.Errorf("%s = %v, want a positive number", k, got[k])
+				}
+			}
+			if got["intents"] != 500.0 || got["sync"] != sync {
+				t.Errorf("intents, sync = %v, %v; want 500, %s", got["intents"], got["sync"], sync)
+			}
+			if len(got) != len(fields)+1 {
+				t.Errorf("JSON line has %d fields, want %d: %s", len(got), len(fields)+1, lines[0])
+			}
+			ips, raw, ratio := got["intents_per_s"].(float64), got["raw_publish_per_s"].(float64), got["ratio"].(float64)
+			if raw > 0 && math.Abs(ratio-ips/raw) > 1e-4 {
+				t.Errorf("ratio = %v, want intents_per_s/raw_publish_per_s = %v", ratio, ips/raw)
+			}
+			if p50, p99 := got["p50_ms"].(float64), got["p99_ms"].(float64); p50 > p99 {
+				t.Errorf("p50_ms %v > p99_ms %v", p50, p99)
+			}
+		})
+	}
+}
+
+// TestBenchPipelineUsage: bad flags exit 2 without starting anything, and
+// the profile flags stay out of the usage.
+func TestBenchPipelineUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"--intents", "0"},
+		{"--intents", "1000001"},
+		{"--sync", "sometimes"},
+		{"--window", "0"},
+		{"extra"},
+	} {
+		var stdout, stderr bytes.Buffer
+		env := &cliEnv{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }}
+		if code := run(t.Context(), env, append([]string{"bench", "pipeline"}, args...)); code != 2 {
+			t.Errorf("bench pipeline %v: exit %d, want 2\n%s", args, code, stderr.String())
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	env := &cliEnv{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }}
+	if code := run(t.Context(), env, []string{"bench", "pipeline", "-h"}); code != 0 {
+		t.Errorf("bench pipeline -h: exit %d", code)
+	}
+	if u := stderr.String(); !strings.Contains(u, "--intents") || !strings.Contains(u, "raw_publish_per_s") || strings.Contains(u, "cpuprofile") {
+		t.Errorf("usage:\n%s", u)
+	}
+}
+
+func TestBenchIntentIDs(t *testing.T) {
+	for _, i := range []int{0, 7, 4095, 999999} {
+		id := benchIntentID(i)
+		if len(id) != 9 || benchIntentIndex(id) != i {
+			t.Errorf("benchIntentID(%d) = %q, index %d", i, id, benchIntentIndex(id))
+		}
+	}
+	for _, id := range []string{"", "BP-12345", "BP-1234567", "XX-000001", "BP-00000a"} {
+		if got := benchIntentIndex(id); got != -1 {
+			t.Errorf("benchIntentIndex(%q) = %d, want -1", id, got)
+		}
+	}
+	ts, err := benchTemplatesFor(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := ts[3].payload(benchIntentID(123459))
+	if !bytes.Contains(p, []byte(`"id":"BP-123459"`)) || bytes.Contains(p, []byte("BP-000003")) {
+		t.Errorf("payload: %s", p)
+	}
+	if !json.Valid(p) {
+		t.Errorf("payload is not JSON: %s", p)
+	}
+}

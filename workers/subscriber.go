@@ -235,9 +235,21 @@ func (s *Subscriber) run(ctx context.Context, cons jetstream.Consumer, out chan 
 		got := 0
 		if err == nil {
 			for m := range batch.Messages() {
+				// Add to inflight only while not closed, under the lock
+				// Close takes to set closed: then every Add happens
+				// before Close's Wait (a WaitGroup must not grow from
+				// zero while it is waited on). A message fetched after
+				// Close goes back to the server at once.
+				s.mu.Lock()
+				if s.closed {
+					s.mu.Unlock()
+					_ = m.Nak()
+					continue
+				}
 				got++
 				mine.Add(1)
 				s.inflight.Add(1)
+				s.mu.Unlock()
 				go func() {
 					defer s.inflight.Done()
 					defer mine.Done()

@@ -189,6 +189,7 @@ func runChaos(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	rctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
+	h.interrupted = func() bool { return ctx.Err() != nil }
 	res, failures, err := h.run(rctx)
 	h.stopAll()
 	if res != nil {
@@ -233,6 +234,9 @@ type chaos struct {
 	js      jetstream.JetStream
 
 	calm atomic.Bool // faults stopped: workers restart unarmed
+	// interrupted reports whether the run was interrupted by a signal
+	// (rather than timed out, which is audited).
+	interrupted func() bool
 	// faultUploads counts the uploads the bank saw while its faults were on.
 	faultUploads int
 	stored       sync.Map // intent id → true once JetStream acknowledged it
@@ -427,6 +431,10 @@ func (h *chaos) run(ctx context.Context) (*chaosResult, []string, error) {
 		waitErr = errors.Join(waitErr, fmt.Errorf("publishing: %w", pubErr))
 	}
 	h.logf("%s", tr.progress(time.Since(faultStart)))
+	if h.interrupted() {
+		// Interrupted (SIGINT, SIGTERM): no audit, which can take minutes.
+		return nil, nil, errors.Join(errors.New("interrupted"), waitErr)
+	}
 	res, failures := h.audit(context.WithoutCancel(ctx), intents)
 	res.RecoveryS = math.Round(recovery.Seconds()*10) / 10
 	res.ElapsedS = math.Round(time.Since(start).Seconds()*10) / 10

@@ -598,8 +598,9 @@ func (h *chaos) supervise(w *chaosWorker) {
 }
 
 // armFor picks the crash point of a new encoder or submitter incarnation
-// during the fault phase: about half are armed, at a random point, to die
-// the 1st to 3rd time they reach it.
+// during the fault phase, to die the 1st to 3rd time it reaches it: every
+// one is armed until the crash-hook minimum (and two more) is reached —
+// the hooks fire only while work flows — then about half.
 func (h *chaos) armFor(role string) string {
 	if h.calm.Load() {
 		return ""
@@ -614,7 +615,10 @@ func (h *chaos) armFor(role string) string {
 	default:
 		return ""
 	}
-	if h.intN(2) == 0 {
+	h.mu.Lock()
+	short := h.crashKills < chaosMinimums.crashKills+2
+	h.mu.Unlock()
+	if !short && h.intN(2) == 0 {
 		return ""
 	}
 	return fmt.Sprintf("%s:%s:%d", role, points[h.intN(len(points))], 1+h.intN(3))
@@ -720,7 +724,12 @@ func (h *chaos) waitProvisioned(ctx context.Context) error {
 	for {
 		ok := true
 		for _, s := range []string{messages.StreamPayments, messages.StreamDLQ, "KV_" + messages.BucketBatches} {
-			if _, err := h.js.Stream(ctx, s); err != nil {
+			// Each attempt on its own deadline: a request lost while the
+			// cluster elects its leaders gets no answer at all.
+			actx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			_, err := h.js.Stream(actx, s)
+			cancel()
+			if err != nil {
 				ok = false
 				break
 			}

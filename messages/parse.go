@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -115,8 +114,19 @@ type jsonValue struct {
 	items []*jsonValue // array items
 }
 
-// readJSON reads exactly one JSON value from data with bounded depth.
+// readJSON reads exactly one JSON value from data with bounded depth: with
+// the fast reader when it takes the input, else with the token walk, which
+// also words every error.
 func readJSON(data []byte) (*jsonValue, *JSONError) {
+	if v, ok := readJSONFast(data); ok {
+		return v, nil
+	}
+	return readJSONTokens(data)
+}
+
+// readJSONTokens reads exactly one JSON value from data with bounded depth,
+// token by token with encoding/json.
+func readJSONTokens(data []byte) (*jsonValue, *JSONError) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	v, err := readValue(dec, "", 0)
@@ -205,13 +215,11 @@ func readValue(dec *json.Decoder, path string, depth int) (*jsonValue, *JSONErro
 	return nil, &JSONError{Reason: fmt.Sprintf("unexpected token %v", tok), Offset: dec.InputOffset()}
 }
 
-var plainKey = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
-
 // fieldPath appends a key to a JSON path: "creditor" + "iban" is
 // "creditor.iban"; a key that is not a plain word is quoted, as in
 // `creditor["a b"]`, so the path stays unambiguous.
 func fieldPath(path, key string) string {
-	if !plainKey.MatchString(key) {
+	if !isPlainKey(key) {
 		return path + "[" + strconv.Quote(key) + "]"
 	}
 	if path == "" {
@@ -283,8 +291,6 @@ func (d *shapeDecoder) str(dst *string) fieldFunc {
 	}
 }
 
-var integerLiteral = regexp.MustCompile(`^-?[0-9]+$`)
-
 func (d *shapeDecoder) intent(v *jsonValue, p *PaymentIntent) {
 	d.object("", v, map[string]fieldFunc{
 		"type": func(path string, v *jsonValue) {
@@ -297,7 +303,7 @@ func (d *shapeDecoder) intent(v *jsonValue, p *PaymentIntent) {
 			switch {
 			case v.kind != kindNumber:
 				d.fail(path, "must be a JSON number, not "+v.kind.String())
-			case !integerLiteral.MatchString(v.text):
+			case !isIntegerLiteral(v.text):
 				d.fail(path, fmt.Sprintf("must be the integer %d", Version1))
 			case len(v.text) > 20:
 				d.fail(path, fmt.Sprintf("unsupported version %s…, this gateway reads version %d", v.text[:20], Version1))

@@ -1,8 +1,12 @@
 package messages
 
 import (
+	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -192,5 +196,80 @@ func TestComposeIBAN(t *testing.T) {
 				t.Errorf("ValidIBAN(%s) = %v", got, err)
 			}
 		}
+	}
+}
+
+// plainTokenRegexp is the regular expression plainToken replaced; the test
+// below holds the byte loop to the same language.
+var plainTokenRegexp = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+func TestPlainTokenMatchesRegexp(t *testing.T) {
+	var inputs []string
+	// Every byte alone, after a plain prefix and before a plain suffix
+	// (including "\n", which a Perl-style $ would accept before the end).
+	for c := range 256 {
+		b := string([]byte{byte(c)})
+		inputs = append(inputs, b, "INV-1"+b, b+"INV-1", "a"+b+"b")
+	}
+	inputs = append(inputs, "", "INV-2026-000123", "a_b-C9", "ā", "=YS5i", "abc\n", "\nabc", "a\x00")
+	// The fuzz corpora of this package, every quoted string or []byte in them.
+	files, err := filepath.Glob(filepath.Join("testdata", "fuzz", "*", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no fuzz corpus files found")
+	}
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			line = strings.TrimSpace(line)
+			for _, prefix := range []string{"string(", "[]byte("} {
+				if q, ok := strings.CutPrefix(line, prefix); ok {
+					s, err := strconv.Unquote(strings.TrimSuffix(q, ")"))
+					if err != nil {
+						t.Fatalf("%s: %q: %v", name, line, err)
+					}
+					inputs = append(inputs, s)
+					// The intent corpus holds JSON: its ids and other fields
+					// are what SubjectToken sees in production.
+					for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == '"' || r == ':' || r == ',' }) {
+						inputs = append(inputs, f)
+					}
+				}
+			}
+		}
+	}
+	// Random strings, drawn mostly from the plain alphabet so that both
+	// outcomes occur often.
+	rng := rand.New(rand.NewPCG(1, 2))
+	const plain = "abcxyzABCXYZ0189_-"
+	for range 20000 {
+		n := rng.IntN(40)
+		b := make([]byte, n)
+		for i := range b {
+			if rng.IntN(8) == 0 {
+				b[i] = byte(rng.IntN(256))
+			} else {
+				b[i] = plain[rng.IntN(len(plain))]
+			}
+		}
+		inputs = append(inputs, string(b))
+	}
+	var matched int
+	for _, s := range inputs {
+		want := plainTokenRegexp.MatchString(s)
+		if got := plainToken(s); got != want {
+			t.Errorf("plainToken(%q) = %v, want %v (the regexp)", s, got, want)
+		}
+		if want {
+			matched++
+		}
+	}
+	if matched == 0 || matched == len(inputs) {
+		t.Fatalf("%d of %d inputs plain: the comparison covers one outcome only", matched, len(inputs))
 	}
 }

@@ -3,7 +3,6 @@ package messages
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 	"unicode"
@@ -19,19 +18,6 @@ const (
 	MaxRemittanceLength = 140 // unstructured remittance (Max140Text)
 	MaxAmountDigits     = 18  // ActiveOrHistoricCurrencyAndAmount totalDigits
 	MaxAddressLines     = 7   // AdrLine occurs at most 7 times
-)
-
-var (
-	amountPattern     = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)
-	currencyPattern   = regexp.MustCompile(`^[A-Z]{3}$`)
-	ibanPattern       = regexp.MustCompile(`^[A-Z]{2}[0-9]{2}[A-Z0-9]+$`)
-	bicPattern        = regexp.MustCompile(`^[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?$`)
-	datePattern       = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
-	rfPattern         = regexp.MustCompile(`^RF[0-9]{2}[A-Z0-9]{1,21}$`)
-	purposePattern    = regexp.MustCompile(`^[A-Z0-9]{1,4}$`)
-	budgetCodePattern = regexp.MustCompile(`^[A-Za-z0-9.-]{1,35}$`)
-	profilePattern    = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
-	countryPattern    = regexp.MustCompile(`^[A-Z]{2}$`)
 )
 
 // Validate checks every field rule of a payment intent and returns a
@@ -85,15 +71,15 @@ func (p *PaymentIntent) Validate() error {
 			c.add("creditor_reference", err.Error())
 		}
 	}
-	if p.Purpose != "" && !purposePattern.MatchString(p.Purpose) {
+	if p.Purpose != "" && !isPurposeCode(p.Purpose) {
 		c.add("purpose", "must be an ISO 20022 purpose code: 1 to 4 upper-case letters or digits, such as SUPP")
 	}
 	c.party("ultimate_debtor", p.UltimateDebtor)
 	c.party("ultimate_creditor", p.UltimateCreditor)
-	if p.BudgetCode != "" && !budgetCodePattern.MatchString(p.BudgetCode) {
+	if p.BudgetCode != "" && !isBudgetCode(p.BudgetCode) {
 		c.add("budget_code", "must be 1 to 35 letters, digits, points or hyphens")
 	}
-	if p.Profile != "" && !profilePattern.MatchString(p.Profile) {
+	if p.Profile != "" && !isProfileName(p.Profile) {
 		c.add("profile", "must be 1 to 32 lower-case letters, digits, hyphens or underscores, such as ekase")
 	}
 	return c.err()
@@ -186,7 +172,7 @@ func (c *checker) address(field string, a *Address) {
 	c.text(field+".town", a.Town, maxTown, false)
 	if a.Country != "" {
 		switch {
-		case !countryPattern.MatchString(a.Country):
+		case !isCountryShape(a.Country):
 			c.add(field+".country", "must be an ISO 3166-1 alpha-2 country code: two upper-case letters, such as LV")
 		case !KnownCountry(a.Country):
 			c.add(field+".country", fmt.Sprintf("unknown country code %s (not in ISO 3166-1)", a.Country))
@@ -218,7 +204,7 @@ func ValidIBAN(s string) error {
 		return errors.New("must be written without spaces (electronic format, such as LV80BANK0000435195001)")
 	case strings.ToUpper(s) != s:
 		return errors.New("must be upper case (electronic format, such as LV80BANK0000435195001)")
-	case !ibanPattern.MatchString(s):
+	case !isIBANShape(s):
 		return errors.New("must be two letters, two check digits, then letters and digits only")
 	}
 	want, ok := IBANLength(s[:2])
@@ -265,7 +251,7 @@ func ValidBIC(s string) error {
 	if strings.ToUpper(s) != s {
 		return errors.New("must be upper case, such as HABALV22")
 	}
-	if !bicPattern.MatchString(s) {
+	if !isBICShape(s) {
 		return errors.New("must be 4 letters (bank), 2 letters (country), 2 letters or digits (location) and an optional 3-character branch, such as HABALV22")
 	}
 	if !KnownCountry(s[4:6]) {
@@ -288,7 +274,7 @@ func ValidAmount(amount, currency string) error {
 }
 
 func checkCurrency(code string) error {
-	if !currencyPattern.MatchString(code) {
+	if !isCurrencyCode(code) {
 		if _, ok := CurrencyMinorUnits(strings.ToUpper(code)); ok {
 			return fmt.Errorf("must be upper case: %s", strings.ToUpper(code))
 		}
@@ -304,7 +290,7 @@ func checkCurrency(code string) error {
 // ISO 4217 code, reported on its own) skips the decimal places rule.
 func checkAmount(amount, currency string, minor int, known bool) error {
 	const like = "must be a decimal string like 1234.50"
-	if !amountPattern.MatchString(amount) {
+	if !isAmount(amount) {
 		switch {
 		case amount == "":
 			return errors.New("required")
@@ -340,7 +326,7 @@ func checkAmount(amount, currency string, minor int, known bool) error {
 }
 
 func checkDate(s string) error {
-	if !datePattern.MatchString(s) {
+	if !isDateShape(s) {
 		return errors.New("must be a date written YYYY-MM-DD, such as 2026-11-30")
 	}
 	if _, err := time.Parse(time.DateOnly, s); err != nil {
@@ -352,7 +338,7 @@ func checkDate(s string) error {
 // checkRF checks an ISO 11649 structured creditor reference: "RF", two
 // check digits and 1 to 21 letters or digits, with mod 97 = 1.
 func checkRF(s string) error {
-	if !rfPattern.MatchString(s) {
+	if !isRFShape(s) {
 		return errors.New("an RF creditor reference must be RF, two check digits and 1 to 21 upper-case letters or digits (ISO 11649)")
 	}
 	if mod97(s[4:]+s[:4]) != 1 {

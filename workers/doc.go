@@ -53,11 +53,11 @@
 // # What each outcome does
 //
 //	handler outcome                          delivery n of MaxDeliver   effect
-//	nil                                      any                        DoubleAck (ack confirmed by the server)
+//	nil                                      any                        Ack (not confirmed: a lost ack is a redelivery)
 //	error                                    n < MaxDeliver             NakWithDelay(Backoff[n-1]): redelivered by the server after the delay
-//	error (or a panic)                       n = MaxDeliver             dead letter on dlq.<worker>, then DoubleAck
-//	Permanent(err)                           any                        dead letter on dlq.<worker>, then DoubleAck
-//	(not run)                                n > MaxDeliver             dead letter ("the last attempt did not finish"), then DoubleAck
+//	error (or a panic)                       n = MaxDeliver             dead letter on dlq.<worker>, then Ack
+//	Permanent(err)                           any                        dead letter on dlq.<worker>, then Ack
+//	(not run)                                n > MaxDeliver             dead letter ("the last attempt did not finish"), then Ack
 //	dead letter could not be stored          any                        NakWithDelay: tried again on the next delivery
 //	still running after the drain timeout    any                        context cancelled, nothing sent: redelivered after AckWait
 //	crash before the ack                     any                        redelivered after AckWait (n+1)

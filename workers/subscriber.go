@@ -48,7 +48,8 @@ type SubscriberConfig struct {
 	// context cancelled and their messages are left to JetStream, which
 	// redelivers them after AckWait. Default: 30s.
 	DrainTimeout time.Duration
-	// AckTimeout bounds one DoubleAck round trip. Default: 10s.
+	// AckTimeout bounds the consumer set-up of SubscribeInitialize.
+	// (Acks are plain Acks, not confirmed: see deliver.) Default: 10s.
 	AckTimeout time.Duration
 	// Logger receives fetch, ack and nack failures. Default: discard.
 	Logger *slog.Logger
@@ -77,8 +78,8 @@ func (c *SubscriberConfig) setDefaults() {
 // pull consumer. The topic given to Subscribe is the consumer's name.
 //
 // A message the handler acks (the router acks when the handler chain
-// returned nil) is acknowledged with DoubleAck, so the ack is confirmed by
-// the server; a nack becomes NakWithDelay with the consumer's backoff for
+// returned nil) is acknowledged with a plain Ack (a lost one means a
+// redelivery, which handlers are idempotent against); a nack becomes NakWithDelay with the consumer's backoff for
 // that delivery; while a handler runs, InProgress heartbeats every
 // AckWait/3 keep the server from redelivering. Messages are fetched in small
 // batches and only for free handler slots. Close stops fetching and waits
@@ -434,11 +435,23 @@ func (s *Subscriber) deliver(m jetstream.Msg, out chan<- *message.Message, stop 
 	select {
 	case <-wm.Acked():
 		stopHeartbeats()
-		actx, acancel := context.WithTimeout(context.Background(), s.cfg.AckTimeout)
-		defer acancel()
-		if err := m.DoubleAck(actx); err != nil {
-			// The work is stored; the message comes back after AckWait and the
-			// handler's idempotency makes the second run a no-op.
+		// A plain Ack, not DoubleAck: a lost ack is harmless for every
+		// worker, so waiting for the server to confirm one buys nothing but
+		// a round trip per message. Seen from the server, a lost ack is a
+		// crash between the handler's work and its ack: the message comes
+		// back after AckWait (n+1) and the handler contract (doc.go) already
+		// requires that second run to find its work done — KV
+		// compare-and-set, events republished under the same Nats-Msg-Id or
+		// to a one-message subject, so nothing is stored or paid twice. The
+		// crash tests prove it per worker (encoder CrashAcking, submitter
+		// CrashBeforeAck, statuspoller TestRestart,
+		// TestCrashBetweenPublishAndAck here); a dead letter is republished
+		// under its stable DeadLetterMsgID and dropped as a duplicate. A
+		// failed DoubleAck was only ever logged, never acted on. Acknowledge-after-persist is unchanged:
+		// the ack is still sent only after the handler returned nil, that is
+		// after everything it produced is stored. Pending acks leave with
+		// the connection's Drain or Close, which flush them.
+		if err := m.Ack(); err != nil {
 			log.Warn("acknowledging (the message will be redelivered)", slog.String("error", err.Error()))
 		}
 	case <-wm.Nacked():

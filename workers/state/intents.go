@@ -176,6 +176,18 @@ type StatusUpdate struct {
 // Errors also: [ErrNotFound] for an intent no batch claimed, [ErrWrongBatch]
 // when u.BatchID is not the batch that claimed it.
 func (in *Intents) SetStatus(ctx context.Context, intentID string, u StatusUpdate) (*Intent, bool, error) {
+	return in.SetStatusFrom(ctx, intentID, nil, u)
+}
+
+// SetStatusFrom is [Intents.SetStatus] for a caller that has just read the
+// intent's record (cur, from [Intents.Get]; nil reads it): when cur calls for
+// a write, the first compare-and-set is made on cur's revision without
+// reading the record again, which saves a read per status. Only a write is
+// taken from cur, because the compare-and-set proves cur is still the
+// record; every other outcome (the same status, a stale status, another
+// batch) and every conflict is decided on a fresh read, exactly as
+// SetStatus decides it. cur is not modified.
+func (in *Intents) SetStatusFrom(ctx context.Context, intentID string, cur *Intent, u StatusUpdate) (*Intent, bool, error) {
 	if u.Status == "" {
 		return nil, false, fmt.Errorf("state: intent %s: empty status", intentID)
 	}
@@ -184,6 +196,19 @@ func (in *Intents) SetStatus(ctx context.Context, intentID string, u StatusUpdat
 	}
 	u.At = u.At.UTC()
 	key := messages.SubjectToken(intentID)
+	if cur != nil && cur.ID == intentID && cur.Revision != 0 && cur.BatchID == u.BatchID {
+		same := cur.Status == u.Status && cur.Final == u.Final && cur.Reasons == u.Reasons
+		if !same && !cur.Final && (u.Final || !u.At.Before(cur.StatusAt)) {
+			next, err := in.writeStatus(ctx, key, intentID, cur, u)
+			if err == nil {
+				return next, true, nil
+			}
+			if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+				return nil, false, err
+			}
+			// Changed since cur was read: decide again on a fresh read.
+		}
+	}
 	for range in.opts.MaxAttempts {
 		cur, err := in.Get(ctx, intentID)
 		if err != nil {
@@ -199,22 +224,35 @@ func (in *Intents) SetStatus(ctx context.Context, intentID string, u StatusUpdat
 		case cur.Final, !u.Final && u.At.Before(cur.StatusAt):
 			return cur, false, &StaleStatusError{IntentID: intentID, Got: u.Status, Current: cur}
 		}
-		next := *cur
-		next.Status, next.Final, next.Reasons, next.StatusAt = u.Status, u.Final, u.Reasons, u.At
-		next.UpdatedAt = in.opts.Now().UTC()
-		data, err := json.Marshal(&next)
-		if err != nil {
-			return nil, false, fmt.Errorf("state: encoding intent %s: %w", intentID, err)
-		}
-		rev, err := in.kv.Update(ctx, key, data, cur.Revision)
+		next, err := in.writeStatus(ctx, key, intentID, cur, u)
 		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			continue
 		}
 		if err != nil {
-			return nil, false, fmt.Errorf("state: writing status of intent %s: %w", intentID, err)
+			return nil, false, err
 		}
-		next.Revision = rev
-		return &next, true, nil
+		return next, true, nil
 	}
 	return nil, false, fmt.Errorf("state: intent %s: %w", intentID, ErrConflict)
+}
+
+// writeStatus writes u over cur with a compare-and-set on cur's revision.
+// A conflict is returned as jetstream.ErrKeyRevisionMismatch, unwrapped.
+func (in *Intents) writeStatus(ctx context.Context, key, intentID string, cur *Intent, u StatusUpdate) (*Intent, error) {
+	next := *cur
+	next.Status, next.Final, next.Reasons, next.StatusAt = u.Status, u.Final, u.Reasons, u.At
+	next.UpdatedAt = in.opts.Now().UTC()
+	data, err := json.Marshal(&next)
+	if err != nil {
+		return nil, fmt.Errorf("state: encoding intent %s: %w", intentID, err)
+	}
+	rev, err := in.kv.Update(ctx, key, data, cur.Revision)
+	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return nil, jetstream.ErrKeyRevisionMismatch
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state: writing status of intent %s: %w", intentID, err)
+	}
+	next.Revision = rev
+	return &next, nil
 }

@@ -813,31 +813,54 @@ func TestStatusMonotonic(t *testing.T) {
 			{st: "ACSP", at: 1, batch: "OTHER", wantErr: state.ErrWrongBatch},
 		}},
 	}
-	for i, tt := range tests {
-		id := fmt.Sprintf("S-%d", i)
-		if _, _, err := e.intents.Claim(ctx, id, "B"); err != nil {
-			t.Fatal(err)
-		}
-		for j, s := range tt.steps {
-			batch := s.batch
-			if batch == "" {
-				batch = "B"
+	// SetStatusFrom must decide exactly as SetStatus, whether the record it
+	// is given is the current one ("fresh") or one read before every step
+	// ("stale": its compare-and-set fails and it reads again).
+	for _, mode := range []string{"SetStatus", "fresh", "stale"} {
+		for i, tt := range tests {
+			id := fmt.Sprintf("S-%s-%d", mode, i)
+			if _, _, err := e.intents.Claim(ctx, id, "B"); err != nil {
+				t.Fatal(err)
 			}
-			rec, changed, err := e.intents.SetStatus(ctx, id, state.StatusUpdate{
-				BatchID: batch, Status: s.st, Final: s.final, At: t0.Add(s.at * time.Minute),
-			})
-			if !errors.Is(err, s.wantErr) || (s.wantErr == nil && err != nil) {
-				t.Errorf("%s step %d: SetStatus(%s) err = %v, want %v", tt.name, j, s.st, err, s.wantErr)
+			first, err := e.intents.Get(ctx, id)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if changed != s.changed {
-				t.Errorf("%s step %d: changed = %v, want %v", tt.name, j, changed, s.changed)
-			}
-			if s.want != "" && (rec == nil || rec.Status != s.want) {
-				t.Errorf("%s step %d: record = %+v, want status %s", tt.name, j, rec, s.want)
-			}
-			var se *state.StaleStatusError
-			if errors.As(err, &se) && (se.Got != s.st || se.Current.Status != s.want) {
-				t.Errorf("%s step %d: %v does not name got %s and kept %s", tt.name, j, err, s.st, s.want)
+			for j, s := range tt.steps {
+				batch := s.batch
+				if batch == "" {
+					batch = "B"
+				}
+				u := state.StatusUpdate{BatchID: batch, Status: s.st, Final: s.final, At: t0.Add(s.at * time.Minute)}
+				var (
+					rec     *state.Intent
+					changed bool
+				)
+				switch mode {
+				case "SetStatus":
+					rec, changed, err = e.intents.SetStatus(ctx, id, u)
+				case "fresh":
+					cur, gerr := e.intents.Get(ctx, id)
+					if gerr != nil {
+						t.Fatal(gerr)
+					}
+					rec, changed, err = e.intents.SetStatusFrom(ctx, id, cur, u)
+				case "stale":
+					rec, changed, err = e.intents.SetStatusFrom(ctx, id, first, u)
+				}
+				if !errors.Is(err, s.wantErr) || (s.wantErr == nil && err != nil) {
+					t.Errorf("%s %s step %d: SetStatus(%s) err = %v, want %v", mode, tt.name, j, s.st, err, s.wantErr)
+				}
+				if changed != s.changed {
+					t.Errorf("%s %s step %d: changed = %v, want %v", mode, tt.name, j, changed, s.changed)
+				}
+				if s.want != "" && (rec == nil || rec.Status != s.want) {
+					t.Errorf("%s %s step %d: record = %+v, want status %s", mode, tt.name, j, rec, s.want)
+				}
+				var se *state.StaleStatusError
+				if errors.As(err, &se) && (se.Got != s.st || se.Current.Status != s.want) {
+					t.Errorf("%s %s step %d: %v does not name got %s and kept %s", mode, tt.name, j, err, s.st, s.want)
+				}
 			}
 		}
 	}
@@ -848,6 +871,10 @@ func TestStatusMonotonic(t *testing.T) {
 	if _, _, err := e.intents.Claim(ctx, "CONC", "B"); err != nil {
 		t.Fatal(err)
 	}
+	stale, err := e.intents.Get(ctx, "CONC")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {
@@ -855,7 +882,12 @@ func TestStatusMonotonic(t *testing.T) {
 			if i == 3 {
 				u.Status, u.Final = "ACSC", true
 			}
-			_, _, err := e.intents.SetStatus(ctx, "CONC", u)
+			var err error
+			if i%2 == 0 {
+				_, _, err = e.intents.SetStatus(ctx, "CONC", u)
+			} else {
+				_, _, err = e.intents.SetStatusFrom(ctx, "CONC", stale, u) // all from one record
+			}
 			if err != nil && !errors.Is(err, state.ErrStaleStatus) {
 				t.Errorf("writer %d: %v", i, err)
 			}

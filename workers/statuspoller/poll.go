@@ -235,7 +235,9 @@ func (h *Handler) apply(ctx context.Context, t *tracked, ev messages.PaymentStat
 		return err
 	}
 	if cur != nil {
-		rec, _, err := h.intents.SetStatus(ctx, kept.IntentID, state.StatusUpdate{BatchID: kept.BatchID, Status: kept.Status,
+		// cur was read above: its revision serves the first
+		// compare-and-set (a record changed meanwhile is read again).
+		rec, _, err := h.intents.SetStatusFrom(ctx, kept.IntentID, cur, state.StatusUpdate{BatchID: kept.BatchID, Status: kept.Status,
 			Final: kept.Final, Reasons: reasons, At: kept.ReceivedAt})
 		var stale *state.StaleStatusError
 		switch {

@@ -5,12 +5,11 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
+	"github.com/isogate/isogate/internal/samples"
 	"github.com/isogate/isogate/xmlcodec"
 )
 
@@ -28,24 +27,7 @@ var familySets = [][]string{
 // xmlcodec's golden files.
 func addDocSeeds(f *testing.F, add func([]byte)) {
 	f.Helper()
-	dir := filepath.Join("..", "..", "shared", "iso20022", "samples")
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") != "" {
-			f.Fatalf("samples folder %s required in CI: %v", dir, err)
-		}
-	}
-	samples, _ := filepath.Glob(filepath.Join(dir, "*.xml"))
-	golden, _ := filepath.Glob(filepath.Join("..", "xmlcodec", "testdata", "*.golden.xml"))
-	for _, p := range append(samples, golden...) {
-		if st, err := os.Stat(p); err != nil || st.Size() > 1<<20 {
-			continue
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		add(data)
-	}
+	samples.Seeds(f, "", true, func(_ string, data []byte) { add(data) })
 }
 
 // wellFormed reads data to the end with encoding/xml (ISO-8859-1 mapped

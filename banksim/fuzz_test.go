@@ -7,13 +7,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/isogate/isogate/internal/samples"
 	"github.com/isogate/isogate/xmlcodec"
 )
 
@@ -23,22 +22,7 @@ import (
 // prefix.
 func addBankSeeds(f *testing.F, prefix string) {
 	f.Helper()
-	dir := filepath.Join(repoRoot(f), "..", "shared", "iso20022", "samples")
-	if _, err := os.Stat(dir); err != nil && os.Getenv("CI") != "" {
-		f.Fatalf("samples folder %s required in CI: %v", dir, err)
-	}
-	samples, _ := filepath.Glob(filepath.Join(dir, prefix+"*.xml"))
-	golden, _ := filepath.Glob(filepath.Join(repoRoot(f), "xmlcodec", "testdata", prefix+"*.golden.xml"))
-	for _, p := range append(samples, golden...) {
-		if st, err := os.Stat(p); err != nil || st.Size() > 1<<20 {
-			continue
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(data)
-	}
+	samples.Seeds(f, prefix, true, func(_ string, data []byte) { f.Add(data) })
 }
 
 // FuzzParseCamt060: a report request is refused with an error matching

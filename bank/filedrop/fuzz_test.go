@@ -1,12 +1,12 @@
 package filedrop
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/isogate/isogate/bank"
+	"github.com/isogate/isogate/internal/samples"
 	"github.com/isogate/isogate/xmlcodec"
 )
 
@@ -44,18 +44,7 @@ func FuzzInboxFile(f *testing.F) {
 	f.Add("REQ-1.xml.camt.053.xml", []byte(`<Document><BkToCstmrStmt><GrpHdr><MsgId>S</MsgId><OrgnlBizQry><MsgId> REQ-2 </MsgId></OrgnlBizQry></GrpHdr></BkToCstmrStmt></Document>`), "CLAIM")
 	f.Add("CLAIM.xml.camt.053.xml", []byte(`<Document/>`), "CLAIM")
 	f.Add("M-1.RJCT.pain.002.xml", []byte(`<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.002.001.03"><CstmrPmtStsRpt><GrpHdr><MsgId>S</MsgId></GrpHdr><OrgnlGrpInfAndSts><OrgnlMsgId>M-1</OrgnlMsgId><GrpSts>RJCT</GrpSts><StsRsnInf><Rsn><Cd>DUPL</Cd></Rsn></StsRsnInf></OrgnlGrpInfAndSts></CstmrPmtStsRpt></Document>`), "")
-	dir := filepath.Join("..", "..", "..", "shared", "iso20022", "samples")
-	if _, err := os.Stat(dir); err != nil && os.Getenv("CI") != "" {
-		f.Fatalf("samples folder %s required in CI: %v", dir, err)
-	}
-	samples, _ := filepath.Glob(filepath.Join(dir, "*.xml"))
-	for _, p := range samples {
-		if st, err := os.Stat(p); err == nil && st.Size() <= 1<<20 {
-			if data, err := os.ReadFile(p); err == nil {
-				f.Add(filepath.Base(p), data, "")
-			}
-		}
-	}
+	samples.Seeds(f, "", false, func(name string, data []byte) { f.Add(name, data, "") })
 	f.Fuzz(func(t *testing.T, name string, data []byte, claim string) {
 		if len(data) > 1<<20 {
 			t.Skip()

@@ -7,12 +7,11 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/isogate/isogate/bank"
+	"github.com/isogate/isogate/internal/samples"
 )
 
 // cannedTransport answers every request with one status and body, after
@@ -55,25 +54,13 @@ func FuzzAnswers(f *testing.F) {
 	f.Add(uint8(1), uint16(404), []byte("banksim: MsgId MSG-1 was never received\n"))
 	f.Add(uint8(2), uint16(204), []byte(nil))
 	f.Add(uint8(3), uint16(200), []byte(`{"status":"ok"}`))
-	dir := filepath.Join("..", "..", "..", "shared", "iso20022", "samples")
-	if _, err := os.Stat(dir); err != nil && os.Getenv("CI") != "" {
-		f.Fatalf("samples folder %s required in CI: %v", dir, err)
-	}
-	samples, _ := filepath.Glob(filepath.Join(dir, "*.xml"))
-	for _, p := range samples {
-		if st, err := os.Stat(p); err != nil || st.Size() > 1<<20 {
-			continue
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
+	samples.Seeds(f, "", false, func(name string, data []byte) {
 		op := uint8(2)
-		if strings.HasPrefix(filepath.Base(p), "pain002") {
+		if strings.HasPrefix(name, "pain002") {
 			op = 1
 		}
 		f.Add(op, uint16(200), data)
-	}
+	})
 	cfg := validConfig()
 	c, err := New(cfg)
 	if err != nil {

@@ -200,7 +200,8 @@ func (e *env) publishRaw(t *testing.T, subject string, data []byte, headers map[
 	return ack.Sequence
 }
 
-// drained reports whether the encoder's consumer has nothing pending or
+// drained reports whether the encoder's consumer was delivered every message
+// under pay.intent.> and has nothing pending or
 // unacknowledged.
 func (e *env) drained(t *testing.T) bool {
 	c, err := e.js.Consumer(t.Context(), messages.StreamPayments, encoder.Name)
@@ -211,7 +212,18 @@ func (e *env) drained(t *testing.T) bool {
 	if err != nil {
 		return false
 	}
-	return info.NumPending == 0 && info.NumAckPending == 0
+	// The consumer must also have been delivered the last message it
+	// reads (everything under pay.intent.>): right after a publish its
+	// pending count can still read 0.
+	s, err := e.js.Stream(t.Context(), messages.StreamPayments)
+	if err != nil {
+		return false
+	}
+	last, err := s.GetLastMsgForSubject(t.Context(), "pay.intent.>")
+	if err != nil {
+		return false
+	}
+	return info.NumPending == 0 && info.NumAckPending == 0 && info.Delivered.Stream >= last.Sequence
 }
 
 // eventually polls cond every 100ms until it holds or timeout passes.

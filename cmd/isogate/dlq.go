@@ -506,10 +506,24 @@ func (s *dlqSession) replay(ctx context.Context, r dlqRecord, body []byte) error
 	dl := r.DL
 	msgID := "replay:" + strconv.FormatUint(r.Seq, 10)
 	msg := &nats.Msg{Subject: dl.Subject, Data: dl.Data, Header: nats.Header{}}
+	headers := dl.Headers
+	if body == nil && len(dl.Data) == 0 && dl.Stream != "" && dl.StreamSeq > 0 {
+		// A message too large to copy into its dead letter was stored
+		// without its data (and perhaps its headers): replay the original,
+		// which its stream still holds, not an empty body.
+		orig, err := s.original(ctx, dl)
+		if err != nil {
+			return fmt.Errorf("dead letter %d holds no data and its original, %s sequence %d, cannot be read: %w; nothing published", r.Seq, dl.Stream, dl.StreamSeq, err)
+		}
+		msg.Data = orig.Data
+		if len(headers) == 0 {
+			headers = orig.Header
+		}
+	}
 	if body != nil {
 		msg.Data = body
 	}
-	for k, v := range dl.Headers {
+	for k, v := range headers {
 		// Nats-* headers are JetStream's publish controls (the id, the
 		// expected-last-sequence guard that would refuse a second
 		// pay.intent.<id>, rollups, TTLs), not part of the message.
@@ -544,6 +558,24 @@ func (s *dlqSession) replay(ctx context.Context, r dlqRecord, body []byte) error
 	fmt.Fprintf(s.env.Stdout, "replayed dead letter %d (worker %s) to %s as %s %d%s, Nats-Msg-Id %s; dead letter deleted\n",
 		r.Seq, dl.Worker, dl.Subject, ack.Stream, ack.Sequence, note, msgID)
 	return nil
+}
+
+// original reads the message a dead letter was made of from its stream.
+func (s *dlqSession) original(ctx context.Context, dl messages.DeadLetter) (*jetstream.RawStreamMsg, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st, err := s.js.Stream(ctx, dl.Stream)
+	if err != nil {
+		return nil, err
+	}
+	m, err := st.GetMsg(ctx, dl.StreamSeq)
+	if err != nil {
+		return nil, err
+	}
+	if m.Subject != dl.Subject {
+		return nil, fmt.Errorf("it is on %s, the dead letter names %s", m.Subject, dl.Subject)
+	}
+	return m, nil
 }
 
 func runDLQPurge(ctx context.Context, env *cliEnv, args []string) int {

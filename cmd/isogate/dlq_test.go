@@ -398,3 +398,42 @@ func TestDLQUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestDLQReplayDataFromStream: a dead letter stored without its data (the
+// message was too large to copy into it) is replayed with the original's
+// data and headers, read from its stream, not as an empty body.
+func TestDLQReplayDataFromStream(t *testing.T) {
+	srv := natstest.Start(t)
+	_, js := srv.Connect()
+	ctx := t.Context()
+	if _, err := provision.Apply(ctx, js, provision.Options{Replicas: 1, DuplicateWindow: 2 * time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	orig := &nats.Msg{Subject: "pay.test.big", Data: []byte(`{"big":true}`), Header: nats.Header{}}
+	orig.Header.Set("Isogate-Note", "kept")
+	ack, err := js.PublishMsg(ctx, orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dl := messages.DeadLetter{Worker: "w", Subject: orig.Subject, Error: "too large (read it from stream PAYMENTS)",
+		Attempts: 1, FirstFailedAt: time.Now(), FailedAt: time.Now(), Stream: messages.StreamPayments, StreamSeq: ack.Sequence}
+	if _, err := workers.NewPublisher(js, 5*time.Second).PublishEvent(ctx, dl, "big"); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := dlqRun(t, srv.ClientURL(), "", "replay", "1")
+	if code != 0 {
+		t.Fatalf("dlq replay 1: exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	payments, err := js.Stream(ctx, messages.StreamPayments)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := payments.GetLastMsgForSubject(ctx, orig.Subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Sequence == ack.Sequence || string(m.Data) != string(orig.Data) || m.Header.Get("Isogate-Note") != "kept" {
+		t.Errorf("replayed message: seq %d (original %d), data %q, header %q; want a new copy of the original",
+			m.Sequence, ack.Sequence, m.Data, m.Header.Get("Isogate-Note"))
+	}
+}

@@ -11,9 +11,11 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/isogate/isogate/messages"
+	"github.com/isogate/isogate/workers"
 )
 
 // State is the state of a batch.
@@ -553,4 +555,21 @@ func (b *Batches) List(ctx context.Context, states ...State) ([]*Batch, error) {
 			}
 		}
 	}
+}
+
+// ForEvent loads the batch a batch event names, for the worker handling
+// it, and marks msg with the batch id (logs, metrics, dead letters). A
+// missing batch id or a batch with no record is a [workers.Permanent]
+// error, so the message goes to the DLQ; any other error is returned for
+// redelivery.
+func (b *Batches) ForEvent(msg *message.Message, worker, event, batchID string) (*Batch, error) {
+	if batchID == "" {
+		return nil, workers.Permanent(fmt.Errorf("%s: %s without batch_id", worker, event))
+	}
+	workers.SetIDs(msg, "", batchID)
+	batch, err := b.Get(msg.Context(), batchID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, workers.Permanent(fmt.Errorf("%s: batch %s has no record: %w", worker, batchID, err))
+	}
+	return batch, err
 }

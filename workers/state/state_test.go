@@ -10,12 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/isogate/isogate/internal/natstest"
 	"github.com/isogate/isogate/internal/provision"
 	"github.com/isogate/isogate/messages"
+	"github.com/isogate/isogate/workers"
 	"github.com/isogate/isogate/workers/state"
 )
 
@@ -907,5 +909,26 @@ func TestOpenWithoutBuckets(t *testing.T) {
 	_, _, err := state.New(t.Context(), js, state.Options{})
 	if err == nil || !strings.Contains(err.Error(), "isogate serve") {
 		t.Fatalf("New without buckets: err = %v, want advice", err)
+	}
+}
+
+// TestForEvent: the batch a batch event names, or a permanent error (the
+// DLQ) for an event without a batch id or a batch with no record.
+func TestForEvent(t *testing.T) {
+	e := setup(t, state.Options{})
+	ctx := t.Context()
+	if _, err := e.batches.Create(ctx, state.Batch{ID: "EV-1"}); err != nil {
+		t.Fatal(err)
+	}
+	msg := message.NewMessage("1", nil)
+	msg.SetContext(ctx)
+	b, err := e.batches.ForEvent(msg, "w", "pay.batch.encoded", "EV-1")
+	if err != nil || b.ID != "EV-1" || msg.Metadata.Get(workers.HeaderBatchID) != "EV-1" {
+		t.Errorf("ForEvent(EV-1) = %v, %v, batch header %q; want the batch", b, err, msg.Metadata.Get(workers.HeaderBatchID))
+	}
+	for _, id := range []string{"", "EV-NONE"} {
+		if _, err := e.batches.ForEvent(msg, "w", "pay.batch.encoded", id); !errors.Is(err, workers.ErrPermanent) {
+			t.Errorf("ForEvent(%q) error = %v, want a permanent error", id, err)
+		}
 	}
 }

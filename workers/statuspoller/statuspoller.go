@@ -303,18 +303,11 @@ func (h *Handler) Handle(msg *message.Message) error {
 	if err != nil {
 		return err
 	}
-	if ev.BatchID == "" {
-		return workers.Permanent(errors.New("statuspoller: pay.batch.submitted without batch_id"))
-	}
-	workers.SetIDs(msg, "", ev.BatchID)
-	ctx := msg.Context()
-	b, err := h.batches.Get(ctx, ev.BatchID)
-	if errors.Is(err, state.ErrNotFound) {
-		return workers.Permanent(fmt.Errorf("statuspoller: batch %s has no record: %w", ev.BatchID, err))
-	}
+	b, err := h.batches.ForEvent(msg, Name, "pay.batch.submitted", ev.BatchID)
 	if err != nil {
 		return err
 	}
+	ctx := msg.Context()
 	if b.State != state.Submitted {
 		return nil // moved on (or, impossibly, not yet submitted): nothing to poll
 	}

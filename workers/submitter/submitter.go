@@ -227,18 +227,11 @@ func (h *Handler) Handle(msg *message.Message) error {
 	if err != nil {
 		return err
 	}
-	if ev.BatchID == "" {
-		return workers.Permanent(errors.New("submitter: pay.batch.encoded without batch_id"))
-	}
-	workers.SetIDs(msg, "", ev.BatchID)
-	ctx := msg.Context()
-	b, err := h.batches.Get(ctx, ev.BatchID)
-	if errors.Is(err, state.ErrNotFound) {
-		return workers.Permanent(fmt.Errorf("submitter: batch %s has no record: %w", ev.BatchID, err))
-	}
+	b, err := h.batches.ForEvent(msg, Name, "pay.batch.encoded", ev.BatchID)
 	if err != nil {
 		return err
 	}
+	ctx := msg.Context()
 	if err := h.drive(ctx, b); err != nil {
 		return err
 	}

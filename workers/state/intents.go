@@ -18,6 +18,10 @@ import (
 type Intent struct {
 	ID      string            `json:"intent_id"`
 	BatchID string            `json:"batch_id"`
+	// Rejected marks an intent refused by the encoder before any batch
+	// claimed it ([Intents.Reject]): BatchID is empty, and no batch can
+	// ever claim the id.
+	Rejected bool `json:"rejected,omitempty"`
 	Status  messages.TxStatus `json:"status,omitempty"` // last pain.002 status; empty until the first
 	Final   bool              `json:"final"`
 	Reasons string            `json:"reasons,omitempty"` // summary of the status reasons
@@ -79,6 +83,44 @@ func (in *Intents) Claim(ctx context.Context, intentID, batchID string) (*Intent
 			return nil, false, err
 		}
 		return have, have.BatchID == batchID, nil
+	}
+	return nil, false, fmt.Errorf("state: intent %s: %w", intentID, ErrConflict)
+}
+
+// Reject records that intent intentID was refused, with a create-only
+// write, so that a later copy of the id can never be claimed by a batch:
+// one terminal event per intent, even for copies a producer stored without
+// the expected-sequence header. It returns the record and whether this
+// call wrote it; a record that exists already — an earlier rejection, or a
+// batch's claim (the id is being paid) — is returned as it is.
+func (in *Intents) Reject(ctx context.Context, intentID string) (*Intent, bool, error) {
+	if err := checkIDs(intentID, "-"); err != nil {
+		return nil, false, err
+	}
+	key := messages.SubjectToken(intentID)
+	for range in.opts.MaxAttempts {
+		now := in.opts.Now().UTC()
+		rec := &Intent{ID: intentID, Rejected: true, ClaimedAt: now, UpdatedAt: now}
+		data, err := json.Marshal(rec)
+		if err != nil {
+			return nil, false, fmt.Errorf("state: encoding intent %s: %w", intentID, err)
+		}
+		rev, err := in.kv.Create(ctx, key, data)
+		if err == nil {
+			rec.Revision = rev
+			return rec, true, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return nil, false, fmt.Errorf("state: recording the rejection of intent %s: %w", intentID, err)
+		}
+		have, err := in.Get(ctx, intentID)
+		if errors.Is(err, ErrNotFound) {
+			continue // released meanwhile: try again
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		return have, false, nil
 	}
 	return nil, false, fmt.Errorf("state: intent %s: %w", intentID, ErrConflict)
 }

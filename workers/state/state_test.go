@@ -932,3 +932,43 @@ func TestForEvent(t *testing.T) {
 		}
 	}
 }
+
+// TestRejectRacesClaim: a rejection and a claim of one id race; exactly one
+// is written, and whichever lost sees the winner's record.
+func TestRejectRacesClaim(t *testing.T) {
+	t.Parallel()
+	e := setup(t, state.Options{})
+	ctx := t.Context()
+	for i := range 20 {
+		id := fmt.Sprintf("INV-R%d", i)
+		var (
+			wg                sync.WaitGroup
+			claimRec, rejRec  *state.Intent
+			claimed, rejected bool
+			cerr, rerr        error
+		)
+		wg.Go(func() { claimRec, claimed, cerr = e.intents.Claim(ctx, id, "B-1") })
+		wg.Go(func() { rejRec, rejected, rerr = e.intents.Reject(ctx, id) })
+		wg.Wait()
+		if cerr != nil || rerr != nil {
+			t.Fatalf("%s: claim %v, reject %v", id, cerr, rerr)
+		}
+		if claimed == rejected {
+			t.Fatalf("%s: claimed %v and rejected %v: want exactly one", id, claimed, rejected)
+		}
+		if claimed && (rejRec.Rejected || rejRec.BatchID != "B-1") {
+			t.Fatalf("%s: the losing rejection saw %+v, want the claim by B-1", id, rejRec)
+		}
+		if rejected && (!claimRec.Rejected || claimRec.BatchID != "") {
+			t.Fatalf("%s: the losing claim saw %+v, want the rejection", id, claimRec)
+		}
+	}
+	// A rejected id is never released by a failed batch's Release.
+	if _, _, err := e.intents.Reject(ctx, "INV-X"); err != nil {
+		t.Fatal(err)
+	}
+	rec, again, err := e.intents.Reject(ctx, "INV-X")
+	if err != nil || again || !rec.Rejected {
+		t.Fatalf("second Reject: %+v, %v, %v; want the first record, not written again", rec, again, err)
+	}
+}

@@ -16,15 +16,15 @@ import (
 // Intent is the record of one intent in bucket "intents": the batch that
 // took it and its last payment status.
 type Intent struct {
-	ID      string            `json:"intent_id"`
-	BatchID string            `json:"batch_id"`
+	ID      string `json:"intent_id"`
+	BatchID string `json:"batch_id"`
 	// Rejected marks an intent refused by the encoder before any batch
 	// claimed it ([Intents.Reject]): BatchID is empty, and no batch can
 	// ever claim the id.
-	Rejected bool `json:"rejected,omitempty"`
-	Status  messages.TxStatus `json:"status,omitempty"` // last pain.002 status; empty until the first
-	Final   bool              `json:"final"`
-	Reasons string            `json:"reasons,omitempty"` // summary of the status reasons
+	Rejected bool              `json:"rejected,omitempty"`
+	Status   messages.TxStatus `json:"status,omitempty"` // last pain.002 status; empty until the first
+	Final    bool              `json:"final"`
+	Reasons  string            `json:"reasons,omitempty"` // summary of the status reasons
 	// StatusAt is the time of the report the status came from; an older
 	// report's status is stale.
 	StatusAt  time.Time `json:"status_at,omitzero"`

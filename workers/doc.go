@@ -11,6 +11,10 @@
 // subscribes. [Publisher] is a message.Publisher that waits for the
 // stream's PubAck. [NewRouter] wires [Worker]s into a message.Router with
 // the middleware chain logging → metrics → dead-lettering → recoverer.
+// [RunDeferred] runs a worker that settles each message when it has
+// decided it rather than when a handler returns (the encoder, which holds
+// each intent until its batch is encoded), with the same outcomes, dead
+// letters, logs and metrics, and no goroutine per message held.
 // [Decode] reads an event body, [Permanent] marks an error no retry can
 // fix, [NewEventMessage] and [Publisher.PublishEvent] publish an event with
 // its Nats-Msg-Id, [DeliveryFrom] and [Logger] give a handler its

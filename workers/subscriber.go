@@ -357,18 +357,17 @@ func DeliveryFrom(ctx context.Context) (*Delivery, bool) {
 	return d, ok
 }
 
-// deliver hands one message to the router and settles it with JetStream
-// once the handler chain acked or nacked it.
-func (s *Subscriber) deliver(m jetstream.Msg, out chan<- *message.Message, stop <-chan struct{}) {
+// newDelivery describes message m of worker's consumer and copies it into
+// the Watermill message handlers see: body, headers as metadata (first
+// value) and the Meta* keys. It fails only for a message without JetStream
+// metadata.
+func newDelivery(m jetstream.Msg, worker string, spec ConsumerSpec) (*Delivery, *message.Message, error) {
 	meta, err := m.Metadata()
 	if err != nil {
-		s.log.Error("message without JetStream metadata", slog.String("subject", m.Subject()), slog.String("error", err.Error()))
-		_ = m.Term()
-		return
+		return nil, nil, err
 	}
-	spec := s.cfg.Consumer
 	d := &Delivery{
-		Worker:       s.cfg.Worker,
+		Worker:       worker,
 		Consumer:     meta.Consumer,
 		Stream:       meta.Stream,
 		Subject:      m.Subject(),
@@ -397,6 +396,19 @@ func (s *Subscriber) deliver(m jetstream.Msg, out chan<- *message.Message, stop 
 	wm.Metadata.Set(MetaStreamSeq, strconv.FormatUint(d.StreamSeq, 10))
 	wm.Metadata.Set(MetaNumDelivered, strconv.Itoa(d.NumDelivered))
 	wm.Metadata.Set(MetaConsumer, d.Consumer)
+	return d, wm, nil
+}
+
+// deliver hands one message to the router and settles it with JetStream
+// once the handler chain acked or nacked it.
+func (s *Subscriber) deliver(m jetstream.Msg, out chan<- *message.Message, stop <-chan struct{}) {
+	spec := s.cfg.Consumer
+	d, wm, err := newDelivery(m, s.cfg.Worker, spec)
+	if err != nil {
+		s.log.Error("message without JetStream metadata", slog.String("subject", m.Subject()), slog.String("error", err.Error()))
+		_ = m.Term()
+		return
+	}
 	ctx, cancel := context.WithCancel(context.WithValue(s.hard, deliveryKey{}, d))
 	defer cancel()
 	wm.SetContext(ctx)

@@ -223,6 +223,8 @@ func statusLookupIntent(ctx context.Context, js jetstream.JetStream, id string) 
 	case errors.Is(err, state.ErrNotFound):
 	case err != nil:
 		return nil, err
+	case rec.Rejected:
+		r.Record = rec // rejected before any batch: the rejection event says why
 	default:
 		r.Record = rec
 		r.Batch = &statusBatchSummary{ID: rec.BatchID}

@@ -133,7 +133,7 @@ func TestGatewayRunsWorkersAndBanksim(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()
-	if got := strings.Join(g.WorkerNames, ","); got != "encoder,submitter,statuspoller,reconciler,statements" {
+	if got := strings.Join(g.WorkerNames, ","); got != "encoder,submitter,statuspoller,statements,reconciler" {
 		t.Errorf("workers = %s, want all five", got)
 	}
 	if g.Banksim == nil || g.Channel == nil || !strings.HasPrefix(g.Banksim.URL, "https://127.0.0.1:") {

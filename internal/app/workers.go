@@ -75,11 +75,11 @@ func (g *Gateway) startWorkers(ctx context.Context, opts Options) error {
 	}
 	pub := workers.NewPublisher(g.JS, 0)
 	var ws []workers.Worker
-	var looping []string
 	for _, name := range cfg.Workers {
 		switch name {
 		case config.WorkerEncoder:
-			ecfg := encoder.Config{DefaultProfile: cfg.Encoder.DefaultProfile, Wait: cfg.Encoder.Wait}
+			ecfg := encoder.Config{DefaultProfile: cfg.Encoder.DefaultProfile, Wait: cfg.Encoder.Wait,
+				DrainTimeout: drainTimeout(cfg.ShutdownTimeout)}
 			if opts.Encoder != nil {
 				opts.Encoder(&ecfg)
 			}
@@ -89,7 +89,7 @@ func (g *Gateway) startWorkers(ctx context.Context, opts Options) error {
 				ecfg.Crash = hook
 			}
 			enc, err := encoder.New(ecfg, encoder.Deps{JS: g.JS, Publisher: pub, Batches: batches.WithWorker(encoder.Name),
-				Intents: intents, Archive: arch, Profiles: g.Profiles, Logger: g.log.With(slog.String("worker", encoder.Name)),
+				Intents: intents, Archive: arch, Profiles: g.Profiles, Logger: g.log,
 				Registerer: g.Registry})
 			if err != nil {
 				return err
@@ -102,7 +102,11 @@ func (g *Gateway) startWorkers(ctx context.Context, opts Options) error {
 			} else if rep.Abandoned > 0 || rep.Republished > 0 {
 				g.log.Info("encoder recovered", slog.Int("abandoned", rep.Abandoned), slog.Int("republished", rep.Republished))
 			}
-			ws = append(ws, enc.Worker())
+			// The encoder holds each intent until its batch is flushed:
+			// it runs its own consume loop beside the router
+			// (workers.RunDeferred), with the same retries, dead letters,
+			// logs and metrics.
+			g.background = append(g.background, enc.Run)
 		case config.WorkerSubmitter:
 			scfg := submitter.Config{Channel: channelName(cfg), UploadTimeout: cfg.Submitter.UploadTimeout}
 			if opts.Submitter != nil {
@@ -161,7 +165,6 @@ func (g *Gateway) startWorkers(ctx context.Context, opts Options) error {
 			}
 			g.Statements = st
 			g.background = append(g.background, st.Run)
-			looping = append(looping, name)
 		case config.WorkerReconciler:
 			rcfg := reconciler.Config{}
 			if opts.Reconciler != nil {
@@ -179,10 +182,7 @@ func (g *Gateway) startWorkers(ctx context.Context, opts Options) error {
 		}
 	}
 	g.background = append(g.background, g.runCertSource, g.runCertWatch)
-	for _, w := range ws {
-		g.WorkerNames = append(g.WorkerNames, w.Name)
-	}
-	g.WorkerNames = append(g.WorkerNames, looping...)
+	g.WorkerNames = append([]string(nil), cfg.Workers...)
 	if len(ws) == 0 {
 		return nil
 	}

@@ -120,28 +120,39 @@ func (h *Handler) encodedEvent(b *state.Batch) messages.BatchEncoded {
 	return ev
 }
 
-// reject publishes pay.intent.rejected for intent id — unless the id is
-// claimed by a batch (it is being paid: this copy is a duplicate, acked)
-// or its rejection is already in the stream (a redelivery after the
-// duplicate window would otherwise store a second one).
+// reject records that intent id is rejected and publishes its
+// pay.intent.rejected — unless the id is claimed by a batch (it is being
+// paid: this copy is a duplicate, acked). The record comes first, written
+// create-only in KV intents ([state.Intents.Reject]), so no copy of the id
+// can be claimed by a batch afterwards, even one stored later without the
+// expected-sequence header; then the event, unless the stream holds it
+// already (a redelivery after a crash between the two, or after the
+// duplicate window).
 func (h *Handler) reject(ctx context.Context, id string, raw []byte, reasons []messages.FieldError) error {
-	rec, err := h.intents.Get(ctx, id)
-	switch {
-	case err == nil:
-		// Settled like any claim: an encoded batch gets its event, a fresh
-		// open one is waited for, a dead one releases the id — which then
-		// has no batch and is rejected below, so it still ends in exactly
-		// one terminal event.
-		free, err := h.settleClaim(ctx, id, rec.BatchID)
-		if err != nil || !free {
-			if err == nil {
-				h.m.duplicates.Inc()
-				h.log.WarnContext(ctx, "invalid copy of an intent id already batched: acked, not rejected", "intent_id", id, "batch_id", rec.BatchID)
-			}
+	for attempt := 0; ; attempt++ {
+		if attempt == 4 {
+			return fmt.Errorf("encoder: rejecting intent %s: its claim keeps changing: %w", id, state.ErrConflict)
+		}
+		rec, _, err := h.intents.Reject(ctx, id)
+		if err != nil {
 			return err
 		}
-	case !errors.Is(err, state.ErrNotFound):
-		return err
+		if rec.Rejected {
+			break
+		}
+		// Settled like any claim: an encoded batch gets its event, a fresh
+		// open one is waited for, a dead one releases the id — which then
+		// has no batch and is rejected on the next round, so it still ends
+		// in exactly one terminal event.
+		free, err := h.settleClaim(ctx, id, rec.BatchID)
+		if err != nil {
+			return err
+		}
+		if !free {
+			h.m.duplicates.Inc()
+			h.log.WarnContext(ctx, "invalid copy of an intent id already batched: acked, not rejected", "intent_id", id, "batch_id", rec.BatchID)
+			return nil
+		}
 	}
 	done, err := h.stored(ctx, messages.IntentRejectedSubject(id))
 	if err != nil || done {

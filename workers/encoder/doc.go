@@ -13,12 +13,21 @@
 //	  subject of more than one token after
 //	  pay.intent (read through pay.intent.*.>)     Permanent: dead letter on dlq.encoder
 //	pay.intent.rejected.<id> (also read there)     ack: an event, not an intent
-//	invalid fields, profile rules, unknown profile pay.intent.rejected.<id> (Nats-Msg-Id "rejected:"+id), ack
+//	invalid fields, profile rules, unknown profile rejection recorded in KV intents (create-only),
+//	                                               then pay.intent.rejected.<id> (Nats-Msg-Id "rejected:"+id), ack
 //	id already claimed by an encoded batch         make sure that batch's pay.batch.encoded exists, ack
 //	id claimed by a batch still open and stale     Abandon that batch, Release, batch the intent again
 //	id claimed by a batch open and fresh           error: redelivered after the backoff
 //	id already rejected                            ack (the id is spent: one terminal event per intent)
-//	valid, new                                     wait for its batch to be encoded, then ack
+//	valid, new                                     held until its batch is encoded, then ack
+//
+// A first delivery of a valid intent is not looked up: it goes into a
+// batch, and the flush's create-only claim finds an id another batch or a
+// rejection holds (the last three rows are then decided there). Redeliveries
+// and replays are looked up first, so they are acked without waiting for a
+// batch. (An id rejected by a version that did not record rejections in KV
+// intents is found by that lookup only: a later first delivery of a copy
+// stored without the expected-sequence header would be batched.)
 //
 // An invalid intent whose id is claimed by a batch is never rejected: that
 // id is being paid, and the invalid copy is acked as a duplicate; so is an
@@ -41,11 +50,12 @@
 //  5. Transition open → encoded with archive, nb_of_txs, ctrl_sum
 //     (a compare-and-set that races [state.Batches.Abandon]: exactly one wins);
 //  6. publish pay.batch.encoded, Nats-Msg-Id = batch id;
-//  7. let every intent's handler return nil (the runtime acks).
+//  7. settle every intent's delivery (the runtime acks).
 //
-// The handler of an intent blocks until its batch is flushed, so the
-// consumer must let a whole batch be in flight at once: see
-// [Handler.Worker] for the consumer spec. [Handler.Recover] is the start-up
+// The encoder holds each intent's delivery until its batch is flushed — as
+// a value: it runs its own consume loop ([workers.RunDeferred]), not a
+// router handler parked per intent — so the consumer must let a whole batch
+// be in flight at once: see [Handler.Spec]. [Handler.Recover] is the start-up
 // sweep (and safe at any time): stale open batches are abandoned and their
 // intents released; encoded batches get their pay.batch.encoded again when
 // it is missing.
@@ -56,8 +66,7 @@
 //	arch, err := archive.Open(ctx, js)
 //	enc, err := encoder.New(encoder.Config{}, encoder.Deps{JS: js, Batches: batches,
 //		Intents: intents, Archive: arch, Profiles: g.Profiles, Logger: log, Registerer: g.Registry})
-//	_, err = enc.Recover(ctx)          // before the router runs
-//	router, err := workers.NewRouter(workers.RouterConfig{JS: js, Workers: []workers.Worker{enc.Worker()}, ...})
-//	err = router.Run(ctx)
-//	enc.Close()                        // after the router stopped
+//	_, err = enc.Recover(ctx)          // before Run
+//	err = enc.Run(ctx)                 // until ctx ends; flushes what it holds, then returns
+//	enc.Close()                        // after Run returned
 package encoder

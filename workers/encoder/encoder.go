@@ -87,6 +87,13 @@ type Config struct {
 	ClaimParallelism int
 	// FlushTimeout bounds one flush. Default: AckWait.
 	FlushTimeout time.Duration
+	// DrainTimeout bounds how long Run waits, once its context ended, for
+	// the batches it closed to be flushed. Default:
+	// [workers.DefaultDrainTimeout].
+	DrainTimeout time.Duration
+	// PollWait bounds one pull request while no intent is waiting.
+	// Default: [workers.DefaultPollWait].
+	PollWait time.Duration
 	// Crash, when set, is called at each crash point of a flush (Crash*
 	// constants). Tests use it to stop a flush where a kill -9 could.
 	Crash func(point string)
@@ -114,12 +121,18 @@ func (c *Config) setDefaults() {
 	if c.FlushTimeout == 0 {
 		c.FlushTimeout = c.AckWait
 	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = workers.DefaultDrainTimeout
+	}
+	if c.PollWait == 0 {
+		c.PollWait = workers.DefaultPollWait
+	}
 }
 
 // Validate reports every problem at once.
 func (c Config) Validate() error {
 	var errs []error
-	if c.Wait < 0 || c.AckWait < 0 || c.StaleAfter < 0 || c.FlushTimeout < 0 {
+	if c.Wait < 0 || c.AckWait < 0 || c.StaleAfter < 0 || c.FlushTimeout < 0 || c.DrainTimeout < 0 || c.PollWait < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))
 	}
 	if c.AckWait > 0 && c.Wait >= c.AckWait {
@@ -168,6 +181,8 @@ type Handler struct {
 	profiles map[string]*xmlcodec.Profile
 	names    []string
 	log      *slog.Logger
+	runLog   *slog.Logger // the runtime's: deps.Logger as given
+	reg      prometheus.Registerer
 	now      func() time.Time
 	m        *metrics
 
@@ -257,38 +272,45 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 		cfg: cfg, js: deps.JS, pub: deps.Publisher,
 		batches: deps.Batches.WithWorker(Name), intents: deps.Intents, archive: deps.Archive,
 		profiles: profiles, names: names,
-		log: deps.Logger.With(slog.String("worker", Name)), now: deps.Now, m: m,
+		log: deps.Logger.With(slog.String("worker", Name)), runLog: deps.Logger, reg: deps.Registerer, now: deps.Now, m: m,
 		base: base, cancel: cancel,
 		groups: map[groupKey]*pending{}, inflight: map[string]*item{},
 	}, nil
 }
 
-// Worker returns the encoder for [workers.NewRouter].
-//
-// The consumer spec follows from the handler blocking until its batch is
-// encoded: a batch of n intents needs n messages delivered and unacked at
-// once, so Concurrency (handler slots) is the largest profile file limit
-// (capped) and MaxAckPending leaves room above it for intents waiting for a
-// delayed redelivery, which also count as pending. FetchBatch is large so
-// a burst fills a batch in few pull requests. AckWait only bounds how long
-// a dead encoder holds its intents: while a handler waits, the runtime's
-// InProgress heartbeats (every AckWait/3) keep the server from redelivering.
-func (h *Handler) Worker() workers.Worker {
-	return workers.Worker{
-		Name: Name,
-		Consumer: workers.ConsumerSpec{
-			Name:           Name,
-			Stream:         messages.StreamPayments,
-			FilterSubjects: []string{messages.SubjectIntents, subjectIntentsNested},
-			AckWait:        h.cfg.AckWait,
-			MaxDeliver:     h.cfg.MaxDeliver,
-			MaxAckPending:  h.cfg.Concurrency + max(h.cfg.Concurrency/10, 100),
-			Backoff:        h.cfg.Backoff,
-			Concurrency:    h.cfg.Concurrency,
-			FetchBatch:     h.cfg.FetchBatch,
-		},
-		Handler: h.Handle,
+// Spec is the encoder's consumer. The worker holds each intent until its
+// batch is encoded, so a batch of n intents needs n messages delivered and
+// unacked at once: Concurrency (messages held) is the largest profile file
+// limit (capped), and MaxAckPending leaves room above it for intents
+// waiting for a delayed redelivery, which also count as pending. FetchBatch
+// is large so a burst fills a batch in few pull requests. AckWait only
+// bounds how long a dead encoder holds its intents: the runtime's
+// InProgress heartbeats keep a held intent from being redelivered.
+func (h *Handler) Spec() workers.ConsumerSpec {
+	return workers.ConsumerSpec{
+		Name:           Name,
+		Stream:         messages.StreamPayments,
+		FilterSubjects: []string{messages.SubjectIntents, subjectIntentsNested},
+		AckWait:        h.cfg.AckWait,
+		MaxDeliver:     h.cfg.MaxDeliver,
+		MaxAckPending:  h.cfg.Concurrency + max(h.cfg.Concurrency/10, 100),
+		Backoff:        h.cfg.Backoff,
+		Concurrency:    h.cfg.Concurrency,
+		FetchBatch:     h.cfg.FetchBatch,
 	}
+}
+
+// Run consumes pay.intent.* until ctx ends ([workers.RunDeferred]): each
+// intent is read and decided as it arrives, and held — as a value, not a
+// waiting goroutine — until its batch's flush settles it. When ctx ends,
+// every batch still collecting is closed and flushed, and Run waits up to
+// the drain timeout for them. Call [Handler.Recover] before and
+// [Handler.Close] after.
+func (h *Handler) Run(ctx context.Context) error {
+	return workers.RunDeferred(ctx, workers.DeferredConfig{
+		JS: h.js, Name: Name, Consumer: h.Spec(), Take: h.take, Stopping: h.closeAll,
+		Logger: h.runLog, Registerer: h.reg, DrainTimeout: h.cfg.DrainTimeout, PollWait: h.cfg.PollWait,
+	})
 }
 
 // Close cancels the flushes still running (after the router stopped, only
@@ -315,52 +337,48 @@ func (h *Handler) crash(point string) {
 	}
 }
 
-// Handle handles one pay.intent message; see the package documentation for
-// its outcomes. It returns nil only once the intent is in an encoded batch
-// whose pay.batch.encoded is stored, or its rejection is stored, or it is a
-// duplicate of an id that is.
-func (h *Handler) Handle(msg *message.Message) error {
-	ctx := msg.Context()
+// read reads and validates one pay.intent message. A non-nil error is
+// the message's outcome (a permanent failure: it is no intent this gateway
+// can decide on); reasons are the intent's field errors.
+func (h *Handler) read(msg *message.Message) (in messages.PaymentIntent, pay xmlcodec.Payment, prof *xmlcodec.Profile, profName string, reasons []messages.FieldError, done bool, err error) {
 	subject := msg.Metadata.Get(workers.MetaSubject)
 	if strings.Count(subject, ".") > 2 {
 		// The consumer also reads pay.intent.*.>, where a producer that
 		// put an id with dots in the subject as it is would otherwise
 		// leave its intent unread forever.
 		if rest, ok := strings.CutPrefix(subject, "pay.intent.rejected."); ok && !strings.Contains(rest, ".") {
-			return nil // a rejection event: not an intent, nothing to do
+			return in, pay, nil, "", nil, true, nil // a rejection event: not an intent, nothing to do
 		}
-		return workers.Permanent(fmt.Errorf("encoder: message on %s: an intent is published on pay.intent.<token>, a single token: write an id with dots as = and its unpadded base64url (messages.SubjectToken)", subject))
+		return in, pay, nil, "", nil, true, workers.Permanent(fmt.Errorf("encoder: message on %s: an intent is published on pay.intent.<token>, a single token: write an id with dots as = and its unpadded base64url (messages.SubjectToken)", subject))
 	}
 	in, perr := messages.ParseIntent(msg.Payload)
 	var jerr *messages.JSONError
 	if errors.As(perr, &jerr) {
-		return workers.Permanent(fmt.Errorf("encoder: intent on %s: %w", subject, perr))
+		return in, pay, nil, "", nil, true, workers.Permanent(fmt.Errorf("encoder: intent on %s: %w", subject, perr))
 	}
-	reasons := messages.RejectionErrors(perr)
+	reasons = messages.RejectionErrors(perr)
 	if in.ID == "" {
-		return workers.Permanent(fmt.Errorf("encoder: intent on %s has no readable id: %w", subject, perr))
+		return in, pay, nil, "", nil, true, workers.Permanent(fmt.Errorf("encoder: intent on %s has no readable id: %w", subject, perr))
 	}
 	if n := len(messages.SubjectToken(in.ID)); n > maxIDToken {
 		// Its rejection subject and its key in the intents bucket would be
 		// too long for a NATS control line (4 KiB): the server would close
 		// the gateway's connection.
-		return workers.Permanent(fmt.Errorf("encoder: intent on %s: its id of %d bytes is too long to name a subject (token of %d bytes, at most %d); ids have at most %d characters",
+		return in, pay, nil, "", nil, true, workers.Permanent(fmt.Errorf("encoder: intent on %s: its id of %d bytes is too long to name a subject (token of %d bytes, at most %d); ids have at most %d characters",
 			subject, len(in.ID), n, maxIDToken, messages.MaxIDLength))
 	}
 	workers.SetIDs(msg, in.ID, "")
 	for _, r := range reasons {
 		if r.Field == "type" || r.Field == "version" {
-			return workers.Permanent(fmt.Errorf("encoder: intent %s on %s is not a pay.intent this gateway reads: %w", in.ID, subject, perr))
+			return in, pay, nil, "", nil, true, workers.Permanent(fmt.Errorf("encoder: intent %s on %s is not a pay.intent this gateway reads: %w", in.ID, subject, perr))
 		}
 	}
 	if subject != "" {
 		if id, err := messages.LastToken(subject); err != nil || id != in.ID {
-			return workers.Permanent(fmt.Errorf("encoder: intent %q published on %s: the subject must be %s", in.ID, subject, messages.IntentSubject(in.ID)))
+			return in, pay, nil, "", nil, true, workers.Permanent(fmt.Errorf("encoder: intent %q published on %s: the subject must be %s", in.ID, subject, messages.IntentSubject(in.ID)))
 		}
 	}
-
 	prof, profName, ok := h.profile(in.Profile)
-	var pay xmlcodec.Payment
 	switch {
 	case !ok:
 		reasons = append(reasons, messages.FieldError{Field: "profile",
@@ -370,51 +388,63 @@ func (h *Handler) Handle(msg *message.Message) error {
 		pay, err = validate(prof, in)
 		reasons = mergeReasons(reasons, err)
 	}
+	return in, pay, prof, profName, reasons, false, nil
+}
+
+// take decides one delivered pay.intent; see the package documentation for
+// the outcomes. The delivery is settled (acked) only once the intent is in
+// an encoded batch whose pay.batch.encoded is stored, or its rejection is
+// stored, or it is a duplicate of an id that is; until then it is held.
+//
+// A first delivery of a valid intent goes straight into a batch: the flush
+// claims each intent create-only, and a claim that finds the id taken — by
+// another batch, or by a rejection ([state.Intents.Reject]) — settles the
+// copy as a duplicate. Redeliveries and replays are looked up first
+// ([Handler.known]), so an id already batched is acked at once instead of
+// waiting for a batch.
+func (h *Handler) take(p *workers.Pending) {
+	msg := p.Msg
+	in, pay, prof, profName, reasons, done, err := h.read(msg)
+	if done {
+		p.Settle(err)
+		return
+	}
+	ctx := msg.Context()
 	// Copies of one id delivered at once decide one after the other, so
 	// that an invalid copy and a valid one cannot both see the id as new:
 	// one would be rejected and the other paid, two terminal events.
 	unlock := h.ids.lock(in.ID)
-	// A copy of this id already waiting here shares its outcome: an
-	// invalid copy too, as it would once the id is claimed.
-	if it := h.lookup(in.ID); it != nil {
+	// A copy of this id already held here shares its outcome: an invalid
+	// copy too, as it would once the id is claimed.
+	if h.attach(in.ID, p, len(reasons) > 0) {
 		unlock()
-		err := h.wait(ctx, it, false)
-		if err == nil && len(reasons) > 0 {
-			h.m.duplicates.Inc()
-		}
-		return err
+		return
 	}
 	if len(reasons) > 0 {
-		defer unlock()
-		return h.reject(ctx, in.ID, msg.Payload, reasons)
+		go func() {
+			defer unlock()
+			p.Settle(h.reject(ctx, in.ID, msg.Payload, reasons))
+		}()
+		return
 	}
-	// Known ids are settled without waiting for a batch.
-	known, err := h.known(ctx, in.ID)
-	if err != nil || known {
-		unlock()
-		if known {
-			h.m.duplicates.Inc()
-		}
-		return err
+	if p.Delivery.NumDelivered > 1 || msg.Metadata.Get(workers.HeaderReplayOf) != "" {
+		go func() {
+			known, err := h.known(ctx, in.ID)
+			if err != nil || known {
+				unlock()
+				if known {
+					h.m.duplicates.Inc()
+				}
+				p.Settle(err)
+				return
+			}
+			h.add(in, msg.Payload, pay, prof, profName, p)
+			unlock()
+		}()
+		return
 	}
-	it, owner := h.add(in, msg.Payload, pay, prof, profName)
+	h.add(in, msg.Payload, pay, prof, profName, p)
 	unlock()
-	return h.wait(ctx, it, owner)
-}
-
-// wait blocks until the item's batch is flushed or ctx ends. The owner
-// (the delivery that added the item) takes it out of a batch still
-// collecting when it stops waiting.
-func (h *Handler) wait(ctx context.Context, it *item, owner bool) error {
-	select {
-	case <-it.done:
-		return it.err
-	case <-ctx.Done():
-		if owner {
-			h.withdraw(it, ctx.Err())
-		}
-		return fmt.Errorf("encoder: intent %s: stopped waiting for its batch: %w", it.intent.ID, ctx.Err())
-	}
 }
 
 // known reports whether intent id needs no batch: it is claimed by a batch
@@ -428,6 +458,8 @@ func (h *Handler) known(ctx context.Context, id string) (bool, error) {
 	case errors.Is(err, state.ErrNotFound):
 	case err != nil:
 		return false, err
+	case rec.Rejected:
+		return true, nil
 	default:
 		free, err := h.settleClaim(ctx, id, rec.BatchID)
 		if err != nil || !free {

@@ -2,7 +2,6 @@ package encoder_test
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -176,8 +175,8 @@ func TestRejectionsAndDeadLetters(t *testing.T) {
 		if !found || ev.Source != messages.SourceEncoder || ev.IntentID != c.in.ID || m.Header.Get(messages.HeaderMsgID) != "rejected:"+c.in.ID {
 			t.Errorf("%s: rejection %+v (Nats-Msg-Id %s), want an error on %s", c.in.ID, ev, m.Header.Get(messages.HeaderMsgID), c.field)
 		}
-		if _, err := e.intents.Get(t.Context(), c.in.ID); err == nil {
-			t.Errorf("%s: rejected, yet claimed", c.in.ID)
+		if rec, err := e.intents.Get(t.Context(), c.in.ID); err != nil || !rec.Rejected || rec.BatchID != "" {
+			t.Errorf("%s: rejected, yet its record is %+v, %v; want a rejection record", c.in.ID, rec, err)
 		}
 	}
 	_, owner := e.encodedBatches(t)
@@ -416,9 +415,9 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := h.Worker()
-	if w.Name != "encoder" || w.Consumer.Concurrency != 10000 || w.Consumer.MaxAckPending <= w.Consumer.Concurrency || w.Consumer.AckWait != 30*time.Second {
-		t.Errorf("Worker() = %+v", w.Consumer)
+	w := h.Spec()
+	if w.Name != "encoder" || w.Concurrency != 10000 || w.MaxAckPending <= w.Concurrency || w.AckWait != 30*time.Second {
+		t.Errorf("Spec() = %+v", w)
 	}
 }
 
@@ -474,7 +473,7 @@ func TestInvalidIntentClaimedByDeadBatch(t *testing.T) {
 	if err != nil || b.State != state.Failed {
 		t.Errorf("dead batch = %+v, %v; want failed (abandoned)", b, err)
 	}
-	if _, err := e.intents.Get(t.Context(), in.ID); !errors.Is(err, state.ErrNotFound) {
-		t.Errorf("claim of %s still held: %v", in.ID, err)
+	if rec, err := e.intents.Get(t.Context(), in.ID); err != nil || !rec.Rejected || rec.BatchID != "" {
+		t.Errorf("record of %s = %+v, %v; want the dead batch's claim replaced by a rejection", in.ID, rec, err)
 	}
 }

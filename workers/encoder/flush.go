@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/isogate/isogate/messages"
+	"github.com/isogate/isogate/workers"
 	"github.com/isogate/isogate/workers/archive"
 	"github.com/isogate/isogate/workers/state"
 	"github.com/isogate/isogate/xmlcodec"
@@ -30,9 +31,16 @@ type item struct {
 	raw     []byte
 	minor   *big.Int // amount in minor units
 	batch   *pending // the batch collecting it
-	done    chan struct{}
-	err     error // the outcome, once done is closed
+	waiters []waiter // the deliveries settled with the outcome; under h.mu until the flush ends
+	err     error    // the outcome, once settled
 	settled bool
+}
+
+// A waiter is one delivery of an item's id; dup marks an invalid copy,
+// counted as a duplicate when the item succeeds.
+type waiter struct {
+	p   *workers.Pending
+	dup bool
 }
 
 func (it *item) finish(err error) {
@@ -52,69 +60,64 @@ type pending struct {
 	closed  bool
 }
 
-// lookup returns the item of intent id waiting here, or nil.
-func (h *Handler) lookup(id string) *item {
+// attach makes delivery p share the outcome of the item of its id held
+// here, if there is one.
+func (h *Handler) attach(id string, p *workers.Pending, dup bool) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.inflight[id]
+	it := h.inflight[id]
+	if it == nil {
+		return false
+	}
+	it.waiters = append(it.waiters, waiter{p: p, dup: dup})
+	return true
 }
 
 // add puts an intent in the batch of its group, opening one (and its Wait
 // timer) when there is none, and closes the batch when it reaches the
 // profile's file limit, or first when the intent would take its CtrlSum
-// past 18 digits. owner is false when a copy of the id got here first.
-func (h *Handler) add(in messages.PaymentIntent, raw []byte, pay xmlcodec.Payment, prof *xmlcodec.Profile, profName string) (it *item, owner bool) {
+// past 18 digits. Delivery p is settled with the intent's outcome (with a
+// copy's, if one of the id got here first).
+func (h *Handler) add(in messages.PaymentIntent, raw []byte, pay xmlcodec.Payment, prof *xmlcodec.Profile, profName string, p *workers.Pending) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if it := h.inflight[in.ID]; it != nil {
-		return it, false
-	}
-	it = &item{intent: in, raw: raw, minor: minorUnits(pay.Amount), done: make(chan struct{})}
-	key := groupKey{profile: profName, iban: in.Debtor.IBAN, currency: in.Currency, date: in.ExecutionDate}
-	p := h.groups[key]
-	if p != nil && new(big.Int).Add(&p.sum, it.minor).Cmp(maxCtrlSum) >= 0 {
-		h.closeLocked(p)
-		p = nil
-	}
-	if p == nil {
-		p = &pending{key: key, profile: prof}
-		h.groups[key] = p
-		p.timer = time.AfterFunc(h.cfg.Wait, func() {
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			h.closeLocked(p)
-		})
-	}
-	p.items = append(p.items, it)
-	p.sum.Add(&p.sum, it.minor)
-	it.batch = p
-	h.inflight[in.ID] = it
-	if len(p.items) >= prof.Limits.MaxTxPerFile {
-		h.closeLocked(p)
-	}
-	return it, true
-}
-
-// withdraw takes an item out of a batch still collecting (its handler
-// stopped waiting); copies waiting on it get the same error. An item whose
-// batch is flushing stays: the flush decides, and the redelivery finds the
-// outcome in KV.
-func (h *Handler) withdraw(it *item, cause error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	p := it.batch
-	if p == nil || p.closed {
+		it.waiters = append(it.waiters, waiter{p: p})
 		return
 	}
-	if i := slices.Index(p.items, it); i >= 0 {
-		p.items = slices.Delete(p.items, i, i+1)
-		p.sum.Sub(&p.sum, it.minor)
+	it := &item{intent: in, raw: raw, minor: minorUnits(pay.Amount), waiters: []waiter{{p: p}}}
+	key := groupKey{profile: profName, iban: in.Debtor.IBAN, currency: in.Currency, date: in.ExecutionDate}
+	g := h.groups[key]
+	if g != nil && new(big.Int).Add(&g.sum, it.minor).Cmp(maxCtrlSum) >= 0 {
+		h.closeLocked(g)
+		g = nil
 	}
-	if h.inflight[it.intent.ID] == it {
-		delete(h.inflight, it.intent.ID)
+	if g == nil {
+		g = &pending{key: key, profile: prof}
+		h.groups[key] = g
+		g.timer = time.AfterFunc(h.cfg.Wait, func() {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.closeLocked(g)
+		})
 	}
-	it.finish(cause)
-	close(it.done)
+	g.items = append(g.items, it)
+	g.sum.Add(&g.sum, it.minor)
+	it.batch = g
+	h.inflight[in.ID] = it
+	if len(g.items) >= prof.Limits.MaxTxPerFile {
+		h.closeLocked(g)
+	}
+}
+
+// closeAll closes every batch still collecting, so that its flush settles
+// its intents (Run calls it when its context ends).
+func (h *Handler) closeAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, g := range h.groups {
+		h.closeLocked(g)
+	}
 }
 
 // closeLocked ends collection for p and starts its flush. h.mu is held.
@@ -149,6 +152,8 @@ func (h *Handler) flush(prof *xmlcodec.Profile, key groupKey, items []*item) {
 		}
 		rest = h.flushOnce(ctx, prof, key, rest)
 	}
+	// Out of inflight under h.mu first: from then on no copy attaches to
+	// an item, so its waiters can be read without the lock.
 	h.mu.Lock()
 	for _, it := range items {
 		if h.inflight[it.intent.ID] == it {
@@ -158,7 +163,12 @@ func (h *Handler) flush(prof *xmlcodec.Profile, key groupKey, items []*item) {
 	h.mu.Unlock()
 	for _, it := range items {
 		it.finish(errors.New("encoder: flush ended without an outcome")) // never expected
-		close(it.done)
+		for _, w := range it.waiters {
+			if w.dup && it.err == nil {
+				h.m.duplicates.Inc()
+			}
+			w.p.Settle(it.err)
+		}
 	}
 }
 
@@ -347,6 +357,12 @@ func (h *Handler) claimOne(ctx context.Context, batchID string, it *item) (bool,
 		}
 		if mine {
 			return true, nil
+		}
+		if rec.Rejected {
+			// A copy of this id was rejected: the id is spent.
+			h.m.duplicates.Inc()
+			it.finish(nil)
+			return false, nil
 		}
 		free, err := h.settleClaim(ctx, id, rec.BatchID)
 		if err != nil {

@@ -21,7 +21,6 @@ import (
 	"github.com/isogate/isogate/internal/natstest"
 	"github.com/isogate/isogate/internal/provision"
 	"github.com/isogate/isogate/messages"
-	"github.com/isogate/isogate/workers"
 	"github.com/isogate/isogate/workers/archive"
 	"github.com/isogate/isogate/workers/encoder"
 	"github.com/isogate/isogate/workers/state"
@@ -117,6 +116,8 @@ func (e *env) start(t *testing.T, cfg encoder.Config, release chan struct{}) *pr
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.DrainTimeout = 300 * time.Millisecond
+	cfg.PollWait = 500 * time.Millisecond
 	h, err := encoder.New(cfg, encoder.Deps{JS: js, Batches: b, Intents: in, Archive: a,
 		Profiles: e.profiles, Logger: testLogger(), Registerer: e.reg})
 	if err != nil {
@@ -125,25 +126,23 @@ func (e *env) start(t *testing.T, cfg encoder.Config, release chan struct{}) *pr
 	if _, err := h.Recover(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	r, err := workers.NewRouter(workers.RouterConfig{JS: js, Workers: []workers.Worker{h.Worker()},
-		Logger: testLogger(), DrainTimeout: 300 * time.Millisecond, PollWait: 500 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- r.Run(context.Background()) }()
-	select {
-	case <-r.Running():
-	case err := <-done:
-		t.Fatalf("router stopped at start: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("router not running within 10s")
-	}
+	go func() { done <- h.Run(ctx) }()
+	eventually(t, 10*time.Second, "the encoder's consumer", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("encoder stopped at start: %v", err)
+		default:
+		}
+		_, err := js.Consumer(t.Context(), messages.StreamPayments, encoder.Name)
+		return err == nil
+	})
 	var once sync.Once
 	p := &proc{h: h}
 	p.stop = func() {
 		once.Do(func() {
-			_ = r.Close()
+			cancel()
 			<-done
 			nc.Close()
 			if release != nil {

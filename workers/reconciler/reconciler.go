@@ -196,6 +196,10 @@ func (h *Handler) Handle(msg *message.Message) error {
 		if err != nil {
 			return err
 		}
+		if in.Rejected {
+			u.e2e = e2e
+			return h.unmatched(ctx, u.with(messages.UnmatchedUnknownReference, "EndToEndId "+e2e+" is an intent this gateway rejected: it was never sent"))
+		}
 		workers.SetIDs(msg, in.ID, in.BatchID)
 		return h.single(ctx, ev, in, amount, ccy, u)
 	case tx.MsgID != "" || tx.PmtInfID != "":

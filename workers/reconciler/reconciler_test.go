@@ -395,8 +395,13 @@ func TestMismatchesAndBatchBooking(t *testing.T) {
 	one("K-CCY", messages.EntryTransaction{EndToEndID: ins[1].ID, Amount: ins[1].Amount, Currency: "USD"}, ins[1].Amount)
 	// Not ours.
 	one("K-UNK", messages.EntryTransaction{EndToEndID: "SOMEONE-ELSE", Amount: "10.00", Currency: "EUR"}, "10.00")
+	// An intent the encoder rejected: recorded, never sent.
+	if _, _, err := e.intents.Reject(ctx, "REJECTED-1"); err != nil {
+		t.Fatal(err)
+	}
+	one("K-REJ", messages.EntryTransaction{EndToEndID: "REJECTED-1", Amount: "10.00", Currency: "EUR"}, "10.00")
 	cases := map[string]string{"K-AMT": messages.UnmatchedAmountMismatch, "K-CCY": messages.UnmatchedCurrencyMismatch,
-		"K-UNK": messages.UnmatchedUnknownReference}
+		"K-UNK": messages.UnmatchedUnknownReference, "K-REJ": messages.UnmatchedUnknownReference}
 	for key, reason := range cases {
 		waitFor(t, "stmt.unmatched "+key, 10*time.Second, func() bool { return e.unmatchedOf(t, key) != nil })
 		if u := e.unmatchedOf(t, key); u.Reason != reason {

@@ -94,8 +94,10 @@ func (in *Intents) Claim(ctx context.Context, intentID, batchID string) (*Intent
 // call wrote it; a record that exists already — an earlier rejection, or a
 // batch's claim (the id is being paid) — is returned as it is.
 func (in *Intents) Reject(ctx context.Context, intentID string) (*Intent, bool, error) {
-	if err := checkIDs(intentID, "-"); err != nil {
-		return nil, false, err
+	// Any id may be rejected, one too long to be an intent id (35
+	// characters) too; the caller bounds its subject token.
+	if intentID == "" {
+		return nil, false, errors.New("state: rejecting an intent without an id")
 	}
 	key := messages.SubjectToken(intentID)
 	for range in.opts.MaxAttempts {

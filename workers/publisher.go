@@ -2,10 +2,11 @@ package workers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -124,20 +125,68 @@ func NewEventMessage(ev messages.Event, msgID string) (*message.Message, error) 
 	if err != nil {
 		return nil, err
 	}
-	var ids struct {
-		IntentID string `json:"intent_id"`
-		BatchID  string `json:"batch_id"`
-	}
-	_ = json.Unmarshal(data, &ids) // Marshal wrote a JSON object
+	intentID, batchID := eventIDs(ev)
 	m := message.NewMessage(msgID, data)
 	m.Metadata.Set(MetaMsgID, msgID)
-	if ids.IntentID != "" {
-		m.Metadata.Set(HeaderIntentID, ids.IntentID)
+	if intentID != "" {
+		m.Metadata.Set(HeaderIntentID, intentID)
 	}
-	if ids.BatchID != "" {
-		m.Metadata.Set(HeaderBatchID, ids.BatchID)
+	if batchID != "" {
+		m.Metadata.Set(HeaderBatchID, batchID)
 	}
 	return m, nil
+}
+
+// idFields is where an event type keeps its top-level intent_id and
+// batch_id string fields (nil: it has none), found once per type.
+type idFields struct{ intent, batch []int }
+
+var eventIDFields sync.Map // reflect.Type → idFields
+
+// eventIDs returns the event's top-level string fields tagged
+// json:"intent_id" and json:"batch_id" (with any options), read by
+// reflection on field indices cached per type: what the JSON's top-level
+// keys of those names hold, without decoding the JSON again.
+func eventIDs(ev messages.Event) (intentID, batchID string) {
+	v := reflect.ValueOf(ev)
+	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
+		if v.IsNil() {
+			return "", ""
+		}
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return "", ""
+	}
+	f, ok := eventIDFields.Load(v.Type())
+	if !ok {
+		f, _ = eventIDFields.LoadOrStore(v.Type(), findIDFields(v.Type()))
+	}
+	fs := f.(idFields)
+	str := func(idx []int) string {
+		if idx == nil {
+			return ""
+		}
+		return v.FieldByIndex(idx).String()
+	}
+	return str(fs.intent), str(fs.batch)
+}
+
+func findIDFields(t reflect.Type) idFields {
+	var fs idFields
+	for _, sf := range reflect.VisibleFields(t) {
+		if !sf.IsExported() || sf.Type.Kind() != reflect.String || (sf.Anonymous && sf.Type.Kind() == reflect.Struct) {
+			continue
+		}
+		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+		switch {
+		case name == "intent_id" && fs.intent == nil:
+			fs.intent = sf.Index
+		case name == "batch_id" && fs.batch == nil:
+			fs.batch = sf.Index
+		}
+	}
+	return fs
 }
 
 // IsWrongLastSequence reports whether err is JetStream refusing a publish

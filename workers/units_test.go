@@ -1,6 +1,7 @@
 package workers_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -171,5 +172,40 @@ func TestLastAttemptCrashed(t *testing.T) {
 	}
 	if ran.Load() != 0 {
 		t.Errorf("handler ran %d times after the crash, want 0", ran.Load())
+	}
+}
+
+// TestNewEventMessageIDs: the correlation headers NewEventMessage sets are
+// the event JSON's top-level intent_id and batch_id, for events passed by
+// value or pointer, with both, one or neither.
+func TestNewEventMessageIDs(t *testing.T) {
+	at := time.Date(2026, 11, 21, 6, 30, 0, 0, time.UTC)
+	events := []messages.Event{
+		messages.PaymentStatus{IntentID: "INV-1", BatchID: "B-1", Status: messages.TxStatusACSC, ReceivedAt: at},
+		&messages.PaymentStatus{IntentID: "INV-2", BatchID: "B-2", Status: messages.TxStatusACSC, ReceivedAt: at},
+		messages.BatchSubmitted{BatchID: "B-3", SubmittedAt: at, Channel: "h2h", Attempt: 1},
+		messages.IntentRejected{IntentID: "INV-4", RejectedAt: at, Source: messages.SourceEncoder},
+		messages.DeadLetter{Worker: "encoder", IntentID: "INV-5", BatchID: "B-5", Subject: "pay.intent.INV-5", FailedAt: at},
+		messages.StatementGap{Account: "LV80BANK0000435195001", Message: "camt.053.001.02", DetectedAt: at},
+		messages.StatementEntry{EntryKey: "k", Account: "LV80BANK0000435195001", Transactions: []messages.EntryTransaction{{EndToEndID: "INV-6", MsgID: "B-6"}}},
+	}
+	for _, ev := range events {
+		m, err := workers.NewEventMessage(ev, "id")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want struct {
+			IntentID string `json:"intent_id"`
+			BatchID  string `json:"batch_id"`
+		}
+		if err := json.Unmarshal(m.Payload, &want); err != nil {
+			t.Fatal(err)
+		}
+		if got := m.Metadata.Get(workers.HeaderIntentID); got != want.IntentID {
+			t.Errorf("%T: %s = %q, want %q", ev, workers.HeaderIntentID, got, want.IntentID)
+		}
+		if got := m.Metadata.Get(workers.HeaderBatchID); got != want.BatchID {
+			t.Errorf("%T: %s = %q, want %q", ev, workers.HeaderBatchID, got, want.BatchID)
+		}
 	}
 }

@@ -213,7 +213,7 @@ func runBenchPipeline(ctx context.Context, env *cliEnv, args []string) int {
 	fs.IntVar(&b.window, "window", 1024, "publishes awaiting their acknowledgement at most, pipeline and baseline")
 	fs.DurationVar(&b.timeout, "timeout", 10*time.Minute, "give up after this `DURATION`")
 	fs.StringVar(&b.cpuprofile, "cpuprofile", "", "write a CPU profile of the pipeline run to `FILE`")
-	fs.StringVar(&b.memprofile, "memprofile", "", "write a heap profile at the end of the pipeline run to `FILE`")
+	fs.StringVar(&b.memprofile, "memprofile", "", "write a heap profile to `FILE` whenever the live heap (checked every second) is 10% above its largest so far")
 	logLevel := fs.String("log-level", "error", "level of the gateway's log on stderr")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -799,6 +799,7 @@ func (b *pipelineBench) pipeline(gctx, ctx context.Context, t *pipeTracker, temp
 	defer tick.Stop()
 	lastProgress := time.Now()
 	published := false
+	var liveMax uint64
 	for {
 		select {
 		case err := <-pubDone:
@@ -829,20 +830,37 @@ func (b *pipelineBench) pipeline(gctx, ctx context.Context, t *pipeTracker, temp
 		if time.Since(lastProgress) >= time.Second {
 			lastProgress = time.Now()
 			fmt.Fprintf(b.env.Stderr, "bench pipeline: %s\n", t.progress())
+			if err := b.heapProfile(&liveMax); err != nil {
+				return err
+			}
 		}
 	}
 	fmt.Fprintf(b.env.Stderr, "bench pipeline: %s\n", t.progress())
-	if b.memprofile != "" {
-		f, err := os.Create(b.memprofile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
-			return err
-		}
+	return b.heapProfile(&liveMax)
+}
+
+// heapProfile writes the heap profile to --memprofile when the live heap
+// is 10% above *most, the largest it wrote at: the file ends up holding
+// the profile taken near the peak.
+func (b *pipelineBench) heapProfile(most *uint64) error {
+	if b.memprofile == "" {
+		return nil
 	}
-	return nil
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 || s[0].Value.Uint64() <= *most+*most/10 {
+		return nil
+	}
+	*most = s[0].Value.Uint64()
+	f, err := os.Create(b.memprofile)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // measurePipeline computes the pipeline's figures from what the tracker

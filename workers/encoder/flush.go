@@ -314,24 +314,37 @@ func (h *Handler) flushOnce(ctx context.Context, prof *xmlcodec.Profile, key gro
 	return nil
 }
 
-// claimAll claims every item for batch id, a few at a time. It returns the
-// items now certainly claimed for it and settles the others (a duplicate
-// of a batch that has the id: nil, acked; a batch still being flushed
-// elsewhere: an error, retried). An error means some claim's outcome is
-// unknown.
+// claimAll claims every item for batch id: one burst of create-only
+// writes ([state.Intents.ClaimAll]), then, a few at a time, the items whose
+// id something else holds. It returns the items now certainly claimed for
+// it and settles the others (a duplicate of a batch that has the id, or of
+// a rejection: nil, acked; a batch still being flushed elsewhere: an
+// error, retried). An error means some claim's outcome is unknown.
 func (h *Handler) claimAll(ctx context.Context, batchID string, items []*item) ([]*item, error) {
+	ids := make([]string, len(items))
+	for i, it := range items {
+		ids[i] = it.intent.ID
+	}
+	res := h.intents.ClaimAll(ctx, h.js, batchID, ids)
 	ok := make([]bool, len(items))
 	errs := make([]error, len(items))
 	sem := make(chan struct{}, h.cfg.ClaimParallelism)
 	var wg sync.WaitGroup
 	for i, it := range items {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			ok[i], errs[i] = h.claimOne(ctx, batchID, it)
-		}()
+		switch r := res[i]; {
+		case r.Err != nil:
+			errs[i] = r.Err
+		case r.Mine:
+			ok[i] = true
+		default:
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				ok[i], errs[i] = h.claimOne(ctx, batchID, it, r.Record)
+			}()
+		}
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
@@ -346,17 +359,24 @@ func (h *Handler) claimAll(ctx context.Context, batchID string, items []*item) (
 	return claimed, nil
 }
 
-// claimOne claims one intent. false with a nil error: the intent is not
-// (and never was) claimed for batchID, and its outcome is settled.
-func (h *Handler) claimOne(ctx context.Context, batchID string, it *item) (bool, error) {
+// claimOne decides one intent whose id record held (another batch's claim
+// or a rejection), claiming it again when that claim is released. false
+// with a nil error: the intent is not (and never was) claimed for batchID,
+// and its outcome is settled.
+func (h *Handler) claimOne(ctx context.Context, batchID string, it *item, held *state.Intent) (bool, error) {
 	id := it.intent.ID
+	rec := held
 	for range 3 {
-		rec, mine, err := h.intents.Claim(ctx, id, batchID)
-		if err != nil {
-			return false, err
-		}
-		if mine {
-			return true, nil
+		if rec == nil {
+			var mine bool
+			var err error
+			rec, mine, err = h.intents.Claim(ctx, id, batchID)
+			if err != nil {
+				return false, err
+			}
+			if mine {
+				return true, nil
+			}
 		}
 		if rec.Rejected {
 			// A copy of this id was rejected: the id is spent.
@@ -374,6 +394,7 @@ func (h *Handler) claimOne(ctx context.Context, batchID string, it *item) (bool,
 			it.finish(nil)
 			return false, nil
 		}
+		rec = nil
 	}
 	it.finish(fmt.Errorf("encoder: intent %s: its claim keeps changing: %w", id, state.ErrConflict))
 	return false, nil

@@ -1,6 +1,7 @@
 package xmlcodec
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"os"
@@ -166,6 +167,37 @@ func BenchmarkDecodeFile(b *testing.B) {
 					}
 				}
 				f.Close()
+			}
+		})
+	}
+}
+
+// BenchmarkReadPain001_10k reads back a 10,000-transaction pain.001 (what
+// banksim does with every upload) with the block reader and, for
+// comparison, with the etree reference it replaced.
+func BenchmarkReadPain001_10k(b *testing.B) {
+	res, err := mustProfile(b, "ekase").EncodePain001(Pain001Request{MsgID: "BENCH", Now: fixedClock, Payments: variedPayments(10000)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := res.Files[0].Data
+	for _, ref := range []bool{false, true} {
+		name := "block"
+		if ref {
+			name = "etree"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				d := NewDecoder(bytes.NewReader(data), Limits{})
+				if ref {
+					d.refPainTx = refPainTxDOM
+				}
+				doc, err := readPain001(d)
+				if err != nil || len(doc.Payments) != 10000 {
+					b.Fatalf("%v, %d payments", err, len(doc.Payments))
+				}
 			}
 		})
 	}

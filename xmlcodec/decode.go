@@ -134,6 +134,9 @@ type Decoder struct {
 	// refReadEntry, set by tests, reads entries instead of readEntry: the
 	// etree reference (TestEntryBlockMatchesDOM compares the two).
 	refReadEntry func(start xml.StartElement, at func() string) (*Entry, error, error)
+	// refPainTx, set by tests, reads a pain.001 CdtTrfTxInf from an etree
+	// subtree instead of a block (TestPainTxBlockMatchesDOM).
+	refPainTx func(e *etree.Element, path string) (Payment, error)
 }
 
 // NewDecoder returns a decoder reading r within lim (zero fields: defaults).

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -149,6 +150,11 @@ func FuzzReadPain001(f *testing.F) {
 			t.Skip()
 		}
 		doc, err := ReadPain001(bytes.NewReader(data), Limits{MaxDepth: 32, MaxElements: 5000})
+		// The block reader of CdtTrfTxInf reads what the etree reference does.
+		blk, dom, be, de := readBoth(data, Limits{MaxDepth: 32, MaxElements: 5000})
+		if errText(be) != errText(de) || !reflect.DeepEqual(blk, dom) {
+			t.Fatalf("block and etree readers differ:\nblock %+v, %v\netree %+v, %v", blk, be, dom, de)
+		}
 		if err != nil {
 			checkTypedErr(t, err)
 			return

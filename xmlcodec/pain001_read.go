@@ -33,7 +33,10 @@ type PmtInfSummary struct {
 // ReadPain001 reads a pain.001 document (any version) under the same
 // limits and refusals as [NewDecoder], one CdtTrfTxInf at a time.
 func ReadPain001(r io.Reader, lim Limits) (*Pain001Document, error) {
-	d := NewDecoder(r, lim)
+	return readPain001(NewDecoder(r, lim))
+}
+
+func readPain001(d *Decoder) (*Pain001Document, error) {
 	info, err := d.Message()
 	if err != nil {
 		return nil, err
@@ -74,12 +77,21 @@ func ReadPain001(r io.Reader, lim Limits) (*Pain001Document, error) {
 				if t.Name.Local == "GrpHdr" {
 					doc.MsgID, doc.NbOfTxs, doc.CtrlSum = text(e, "MsgId"), text(e, "NbOfTxs"), text(e, "CtrlSum")
 				}
+			case d.depth == 4 && pi != nil && t.Name.Local == "CdtTrfTxInf":
+				txIdx++
+				pIdx, tIdx := piIdx, txIdx
+				at := func() string { return fmt.Sprintf("%s/PmtInf[%d]/CdtTrfTxInf[%d]", info.Root, pIdx, tIdx) }
+				p, err := d.readPainTx(t, at)
+				if err != nil {
+					return nil, d.fail(at(), err)
+				}
+				p.Debtor, p.ExecutionDate = debtor, date
+				pi.Count++
+				sum.Add(p.Amount)
+				pi.Sum = sum.String(0)
+				doc.Payments = append(doc.Payments, p)
 			case d.depth == 4 && pi != nil:
 				path := fmt.Sprintf("%s/PmtInf[%d]/%s", info.Root, piIdx, t.Name.Local)
-				if t.Name.Local == "CdtTrfTxInf" {
-					txIdx++
-					path = fmt.Sprintf("%s/PmtInf[%d]/CdtTrfTxInf[%d]", info.Root, piIdx, txIdx)
-				}
 				e, err := d.subtree(t)
 				if err != nil {
 					return nil, d.fail(path, err)
@@ -103,16 +115,6 @@ func ReadPain001(r io.Reader, lim Limits) (*Pain001Document, error) {
 					debtor.IBAN = text(e, "Id", "IBAN")
 				case "DbtrAgt":
 					debtor.BIC = bic(child(e, "FinInstnId"))
-				case "CdtTrfTxInf":
-					p, err := readCdtTrfTxInf(e, path)
-					if err != nil {
-						return nil, d.fail(path, err)
-					}
-					p.Debtor, p.ExecutionDate = debtor, date
-					pi.Count++
-					sum.Add(p.Amount)
-					pi.Sum = sum.String(0)
-					doc.Payments = append(doc.Payments, p)
 				}
 			default:
 				if err := d.skip(); err != nil {
@@ -138,45 +140,78 @@ func readAddress(e *etree.Element) *Address {
 	return a
 }
 
-func readParty(e *etree.Element) *Party {
-	if e == nil {
-		return nil
+// readPainTx reads one CdtTrfTxInf whose start tag t was just read, into
+// the block reused from transaction to transaction (tests may set
+// refPainTx, the etree reference, instead).
+func (d *Decoder) readPainTx(t xml.StartElement, at func() string) (Payment, error) {
+	if d.refPainTx != nil {
+		e, err := d.subtree(t)
+		if err != nil {
+			return Payment{}, err
+		}
+		return d.refPainTx(e, at())
 	}
-	return &Party{Name: text(e, "Nm"), ID: text(e, "Id", "OrgId", "Othr", "Id"), Address: readAddress(child(e, "PstlAdr"))}
+	b := &d.entries.tx
+	b.reset()
+	budget := d.lim.MaxElements
+	n, err := d.readBlock(b, -1, t, &budget)
+	if err != nil {
+		return Payment{}, err
+	}
+	return b.cdtTrfTxInf(n, at)
 }
 
-func readCdtTrfTxInf(e *etree.Element, path string) (Payment, error) {
-	p := Payment{ID: text(e, "PmtId", "EndToEndId")}
-	amt := child(e, "Amt", "InstdAmt")
-	if amt == nil {
-		return p, &DecodeError{Path: path + "/Amt/InstdAmt", Err: ErrMissingElement}
+// cdtTrfTxInf reads the payment of CdtTrfTxInf n (debtor and date are the
+// PmtInf's, set by the caller).
+func (b *block) cdtTrfTxInf(e int32, at func() string) (Payment, error) {
+	p := Payment{ID: b.text(e, "PmtId", "EndToEndId")}
+	amt := b.child(e, "Amt", "InstdAmt")
+	if amt < 0 {
+		return p, &DecodeError{Path: at() + "/Amt/InstdAmt", Err: ErrMissingElement}
 	}
-	m, err := money(amt, path+"/Amt/InstdAmt")
-	if err != nil {
-		return p, err
+	if p.Amount = b.ownText(amt); !validDecimal(p.Amount) {
+		return p, &DecodeError{Path: at() + "/Amt/InstdAmt", Err: fmt.Errorf("%w: %q", ErrInvalidAmount, p.Amount)}
 	}
-	p.Amount, p.Currency = m.Amount, m.Currency
-	p.Creditor = Account{Name: text(e, "Cdtr", "Nm"), IBAN: text(e, "CdtrAcct", "Id", "IBAN"),
-		BIC: bic(child(e, "CdtrAgt", "FinInstnId")), Address: readAddress(child(e, "Cdtr", "PstlAdr"))}
-	p.UltimateDebtor = readParty(child(e, "UltmtDbtr"))
-	p.UltimateCreditor = readParty(child(e, "UltmtCdtr"))
-	if p.Purpose = text(e, "Purp", "Cd"); p.Purpose == "" {
-		p.Purpose = text(e, "Purp", "Prtry")
+	if p.Currency = b.attr(amt, "Ccy"); p.Currency == "" {
+		return p, &DecodeError{Path: at() + "/Amt/InstdAmt/@Ccy", Err: ErrMissingElement}
 	}
-	p.BudgetCode = text(e, "Tax", "Rcrd", "Ctgy")
-	var ustrd []string
-	rmt := child(e, "RmtInf")
-	for u := range rmt.NotNil().SelectElementsSeq("Ustrd") {
-		ustrd = append(ustrd, u.Text())
+	p.Creditor = Account{Name: b.text(e, "Cdtr", "Nm"), IBAN: b.text(e, "CdtrAcct", "Id", "IBAN"),
+		BIC: b.bic(b.child(e, "CdtrAgt", "FinInstnId")), Address: b.address(b.child(e, "Cdtr", "PstlAdr"))}
+	p.UltimateDebtor = b.painParty(b.child(e, "UltmtDbtr"))
+	p.UltimateCreditor = b.painParty(b.child(e, "UltmtCdtr"))
+	if p.Purpose = b.text(e, "Purp", "Cd"); p.Purpose == "" {
+		p.Purpose = b.text(e, "Purp", "Prtry")
 	}
-	if len(ustrd) > 0 {
-		p.Remittance = ustrd[0]
-		for _, u := range ustrd[1:] {
-			p.Remittance += " " + u
+	p.BudgetCode = b.text(e, "Tax", "Rcrd", "Ctgy")
+	rmt := b.child(e, "RmtInf")
+	first := true
+	b.each(rmt, "Ustrd", func(c int32) {
+		if first {
+			first = false
+			p.Remittance = b.ownText(c)
+			return
 		}
-	}
-	p.CreditorReference = text(rmt, "Strd", "CdtrRefInf", "Ref")
+		p.Remittance += " " + b.ownText(c)
+	})
+	p.CreditorReference = b.text(rmt, "Strd", "CdtrRefInf", "Ref")
 	return p, nil
+}
+
+func (b *block) address(n int32) *Address {
+	if n < 0 {
+		return nil
+	}
+	a := &Address{Street: b.text(n, "StrtNm"), Building: b.text(n, "BldgNb"), Postcode: b.text(n, "PstCd"), Town: b.text(n, "TwnNm"), Country: b.text(n, "Ctry")}
+	b.each(n, "AdrLine", func(c int32) { a.Lines = append(a.Lines, b.ownText(c)) })
+	return a
+}
+
+// painParty reads a pain.001 UltmtDbtr or UltmtCdtr.
+func (b *block) painParty(n int32) *Party {
+	if n < 0 {
+		return nil
+	}
+	return &Party{Name: b.text(n, "Nm"), ID: b.text(n, "Id", "OrgId", "Othr", "Id"), Address: b.address(b.child(n, "PstlAdr"))}
 }
 
 // Check verifies the document's own arithmetic: NbOfTxs and CtrlSum of the

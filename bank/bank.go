@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/isogate/isogate/xmlcodec"
 )
 
 // A Channel carries files to one bank and answers from it. Implementations
@@ -58,6 +60,10 @@ type Document struct {
 	// the file name (filedrop).
 	Name string
 	Data []byte
+	// Statuses are a pain.002's status records as the channel's check
+	// read them from Data ([CheckStatusDocument]), when it read every one;
+	// nil otherwise — a reader then decodes Data itself. Read-only.
+	Statuses []*xmlcodec.Status
 }
 
 // Errors of a Channel. Every error a Channel returns matches exactly one

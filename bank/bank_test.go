@@ -1,11 +1,17 @@
 package bank
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
+
+	"github.com/isogate/isogate/internal/samples"
+	"github.com/isogate/isogate/xmlcodec"
 )
 
 func TestErrorClasses(t *testing.T) {
@@ -63,4 +69,45 @@ func TestHeaderFields(t *testing.T) {
 			t.Errorf("RequestMsgID(%q) = %q", bad, got)
 		}
 	}
+}
+
+// TestCheckStatusDocument: over the pain.002 samples, the status records
+// come back — the ones the decoder yields — with the same OrgnlMsgId as
+// CheckDocument finds.
+func TestCheckStatusDocument(t *testing.T) {
+	var docs []string
+	samples.Seeds(t, "pain002", false, func(name string, _ []byte) { docs = append(docs, name) })
+	if len(docs) == 0 {
+		t.Fatal("no pain.002 samples")
+	}
+	samples.Seeds(t, "pain002", false, func(name string, data []byte) {
+		info, orig, statuses, err := CheckStatusDocument(data)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		_, orig2, err := CheckDocument(data, "pain.002")
+		if err != nil || orig2 != orig || info.Family != "pain.002" {
+			t.Fatalf("%s: CheckDocument %q, %v; CheckStatusDocument %q", name, orig2, err, orig)
+		}
+		var want []*xmlcodec.Status
+		d := xmlcodec.NewDecoder(bytes.NewReader(data), xmlcodec.Limits{})
+		if _, err := d.Message(); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			rec, err := d.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if s, ok := rec.(*xmlcodec.Status); ok {
+				want = append(want, s)
+			}
+		}
+		if len(want) == 0 || !reflect.DeepEqual(statuses, want) {
+			t.Errorf("%s: %d statuses, want the decoder's %d", name, len(statuses), len(want))
+		}
+	})
 }

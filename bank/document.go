@@ -24,13 +24,27 @@ var ErrMalformed = errors.New("bank: malformed document")
 // that is the reader's business. For a pain.002 it also returns the
 // OrgnlMsgId it answers.
 func CheckDocument(data []byte, families ...string) (xmlcodec.MessageInfo, string, error) {
+	info, orig, _, err := checkDocument(data, false, families)
+	return info, orig, err
+}
+
+// CheckStatusDocument is [CheckDocument] for a pain.002 that also returns
+// the status records it read, when it read every one (nil when the decoder
+// skipped a record as invalid: a reader that needs them all reads data
+// itself and learns why). A channel puts them in [Document.Statuses] so
+// the status poller need not decode the document a second time.
+func CheckStatusDocument(data []byte) (xmlcodec.MessageInfo, string, []*xmlcodec.Status, error) {
+	return checkDocument(data, true, []string{"pain.002"})
+}
+
+func checkDocument(data []byte, keep bool, families []string) (info xmlcodec.MessageInfo, orig string, statuses []*xmlcodec.Status, err error) {
 	d := xmlcodec.NewDecoder(bytes.NewReader(data), xmlcodec.Limits{})
-	info, err := d.Message()
+	info, err = d.Message()
 	if err != nil {
-		return info, "", fmt.Errorf("%w: %w", ErrMalformed, err)
+		return info, "", nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if !slices.Contains(families, info.Family) {
-		return info, "", fmt.Errorf("%w: got %s, want %s", ErrMalformed, info.Family, strings.Join(families, " or "))
+		return info, "", nil, fmt.Errorf("%w: got %s, want %s", ErrMalformed, info.Family, strings.Join(families, " or "))
 	}
 	if info.Family == "pain.001" || info.Family == "camt.060" {
 		// Not decoded by xmlcodec: check well-formedness only.
@@ -38,14 +52,14 @@ func CheckDocument(data []byte, families ...string) (xmlcodec.MessageInfo, strin
 		for {
 			_, err := xd.Token()
 			if err == io.EOF {
-				return info, "", nil
+				return info, "", nil, nil
 			}
 			if err != nil {
-				return info, "", fmt.Errorf("%w: %w", ErrMalformed, err)
+				return info, "", nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 			}
 		}
 	}
-	var orig string
+	complete := true
 	for {
 		rec, err := d.Next()
 		if err == io.EOF {
@@ -53,18 +67,27 @@ func CheckDocument(data []byte, families ...string) (xmlcodec.MessageInfo, strin
 		}
 		if err != nil {
 			if xmlcodec.Recoverable(err) {
+				complete = false
 				continue
 			}
-			return info, "", fmt.Errorf("%w: %w", ErrMalformed, err)
+			return info, "", nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 		}
-		if s, ok := rec.(*xmlcodec.Status); ok && orig == "" {
-			orig = s.OriginalMsgID
+		if s, ok := rec.(*xmlcodec.Status); ok {
+			if orig == "" {
+				orig = s.OriginalMsgID
+			}
+			if keep {
+				statuses = append(statuses, s)
+			}
 		}
 	}
 	if info.Family == "pain.002" && orig == "" {
-		return info, "", fmt.Errorf("%w: pain.002 without OrgnlMsgId", ErrMalformed)
+		return info, "", nil, fmt.Errorf("%w: pain.002 without OrgnlMsgId", ErrMalformed)
 	}
-	return info, orig, nil
+	if !complete {
+		statuses = nil
+	}
+	return info, orig, statuses, nil
 }
 
 // RequestMsgID returns GrpHdr/MsgId of an ISO 20022 document (a camt.060,

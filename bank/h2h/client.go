@@ -250,14 +250,14 @@ func (c *Client) Status(ctx context.Context, msgID string) (bank.Document, error
 	if x.readErr != nil {
 		return bank.Document{}, fail(bank.OpStatus, msgID, bank.Transient, x, fmt.Errorf("reading the pain.002: %w", x.readErr))
 	}
-	info, orig, err := bank.CheckDocument(x.body, "pain.002")
+	info, orig, statuses, err := bank.CheckStatusDocument(x.body)
 	if err != nil {
 		return bank.Document{}, fail(bank.OpStatus, msgID, bank.Transient, x, err)
 	}
 	if orig != msgID {
 		return bank.Document{}, fail(bank.OpStatus, msgID, bank.Permanent, x, fmt.Errorf("pain.002 answers OrgnlMsgId %q", orig))
 	}
-	return bank.Document{Message: info.Message, Name: path, Data: x.body}, nil
+	return bank.Document{Message: info.Message, Name: path, Data: x.body, Statuses: statuses}, nil
 }
 
 // Reports posts the camt.060 and returns the camt document of the answer

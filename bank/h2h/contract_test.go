@@ -210,6 +210,11 @@ func TestMsgIDInPath(t *testing.T) {
 	if !strings.Contains(doc.Name, "ISO%2F2026%20Nr.5") {
 		t.Errorf("status path %s, want the MsgId escaped", doc.Name)
 	}
+	// The records the check read are handed on, so the status poller does
+	// not decode the pain.002 again.
+	if len(doc.Statuses) == 0 || doc.Statuses[0].OriginalMsgID != id {
+		t.Errorf("Statuses = %+v, want the pain.002's records answering %s", doc.Statuses, id)
+	}
 }
 
 // TestExpectationFailed: behind a proxy that refuses "Expect:

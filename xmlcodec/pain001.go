@@ -33,7 +33,20 @@ type Pain001File struct {
 	NbOfTxs    int
 	CtrlSum    string   // exact sum of InstdAmt
 	PaymentIDs []string // EndToEndIds in document order
-	Data       []byte
+	// PmtInfs are the document's PmtInf blocks in document order: block i
+	// holds the next PmtInfs[i].Count of PaymentIDs, so the counts sum to
+	// NbOfTxs. A pain.002 may answer per block (OrgnlPmtInfAndSts), and
+	// this says which payments a block's status covers without reading
+	// Data again.
+	PmtInfs []PmtInfRef
+	Data    []byte
+}
+
+// A PmtInfRef is one PmtInf block of a [Pain001File]: its PmtInfId and how
+// many transactions (CdtTrfTxInf) it holds.
+type PmtInfRef struct {
+	ID    string `json:"id"`
+	Count int    `json:"count"`
 }
 
 // A Pain001Result is the outcome of [Profile.EncodePain001].
@@ -358,6 +371,7 @@ func (p *Profile) encodeFile(msgID string, t time.Time, init Party, blocks []pmt
 		n += len(b)
 	}
 	f.PaymentIDs = make([]string, 0, n)
+	f.PmtInfs = make([]PmtInfRef, len(blocks))
 	sums := make([]string, len(blocks))
 	var total amountSum
 	for i, b := range blocks {
@@ -368,6 +382,7 @@ func (p *Profile) encodeFile(msgID string, t time.Time, init Party, blocks []pmt
 		}
 		sums[i] = s.String()
 		total.add(sums[i])
+		f.PmtInfs[i] = PmtInfRef{ID: pmtInfID(msgID, i), Count: len(b)}
 	}
 	f.NbOfTxs = n
 	f.CtrlSum = total.String()
@@ -393,8 +408,7 @@ func (p *Profile) encodeFile(msgID string, t time.Time, init Party, blocks []pmt
 
 	for i, b := range blocks {
 		w.start(tPmtInf)
-		suffix := "-" + strconv.Itoa(i+1)
-		w.leaf(tPmtInfId, msgID[:min(len(msgID), 35-len(suffix))]+suffix)
+		w.leaf(tPmtInfId, f.PmtInfs[i].ID)
 		w.leafASCII(tPmtMtd, "TRF")
 		w.leafASCII(tNbOfTxs, strconv.Itoa(len(b)))
 		w.leafASCII(tCtrlSum, sums[i])
@@ -428,6 +442,13 @@ func (p *Profile) encodeFile(msgID string, t time.Time, init Party, blocks []pmt
 	f.Data = append([]byte(nil), w.b...)
 	*buf = w.b
 	return f, nil
+}
+
+// pmtInfID is the PmtInfId of block i (from 0) of file msgID: the MsgId,
+// cut to leave room, and "-" + i+1, at most 35 characters (Max35Text).
+func pmtInfID(msgID string, i int) string {
+	suffix := "-" + strconv.Itoa(i+1)
+	return msgID[:min(len(msgID), 35-len(suffix))] + suffix
 }
 
 // writeTx writes one CdtTrfTxInf (CreditTransferTransaction34/26).

@@ -283,6 +283,11 @@ func (h *Handler) flushOnce(ctx context.Context, prof *xmlcodec.Profile, key gro
 	// this file for good, and Abandon refuses the batch.
 	enc, err := h.batches.Transition(ctx, b.ID, state.Encoded, "pain.001 encoded and archived", func(x *state.Batch) error {
 		x.IntentIDs = f.PaymentIDs
+		// The blocks let the status poller fan a PmtInf status out
+		// without reading the file again.
+		for _, pi := range f.PmtInfs {
+			x.PmtInfs = append(x.PmtInfs, state.PmtInf(pi))
+		}
 		x.NbOfTxs = f.NbOfTxs
 		x.CtrlSum = f.CtrlSum
 		x.Archive = &state.Object{Name: obj.Name, SHA256: obj.SHA256, Size: obj.Size}

@@ -74,6 +74,14 @@ func (s State) Terminal() bool { return s.Valid() && len(transitions[s]) == 0 }
 // Valid reports whether s is one of [States].
 func (s State) Valid() bool { return slices.Contains(States, s) }
 
+// A PmtInf is one payment-information block of a batch's pain.001: its
+// PmtInfId and how many transactions it holds (the same fields as
+// xmlcodec.PmtInfRef, which converts to it).
+type PmtInf struct {
+	ID    string `json:"id"`
+	Count int    `json:"count"`
+}
+
 // Object names a file in the archive object store.
 type Object struct {
 	Name   string `json:"name"`
@@ -110,6 +118,11 @@ type Batch struct {
 	IntentIDs     []string `json:"intent_ids,omitempty"`     // in file order
 	NbOfTxs       int      `json:"nb_of_txs,omitempty"`
 	CtrlSum       string   `json:"ctrl_sum,omitempty"` // decimal string
+	// PmtInfs are the payment-information blocks in file order; their
+	// counts sum to len(IntentIDs): block i holds the next PmtInfs[i].Count
+	// of IntentIDs. Empty for batches recorded without them (the status
+	// poller then reads the blocks from the archived pain.001).
+	PmtInfs []PmtInf `json:"pmt_infs,omitempty"`
 	// Archive is the pain.001 file in the archive object store.
 	Archive *Object `json:"archive,omitempty"`
 	// Receipt is the bank's answer to the accepted upload.
@@ -156,6 +169,7 @@ func (b *Batch) Releasable() bool { return b.State == Failed && b.EncodedAt.IsZe
 func (b *Batch) clone() *Batch {
 	c := *b
 	c.IntentIDs = slices.Clone(b.IntentIDs)
+	c.PmtInfs = slices.Clone(b.PmtInfs)
 	c.History = slices.Clone(b.History)
 	if b.Archive != nil {
 		a := *b.Archive
@@ -194,6 +208,18 @@ func (b *Batch) check() error {
 		}
 		if b.CtrlSum == "" {
 			errs = append(errs, errors.New("ctrl_sum: required once encoded"))
+		}
+	}
+	if len(b.PmtInfs) > 0 {
+		sum := 0
+		for i, pi := range b.PmtInfs {
+			if pi.ID == "" || utf8.RuneCountInString(pi.ID) > 35 || pi.Count < 1 {
+				errs = append(errs, fmt.Errorf("pmt_infs[%d]: want an id of 1 to 35 characters and a count ≥ 1, have %+v", i, pi))
+			}
+			sum += pi.Count
+		}
+		if sum != len(b.IntentIDs) {
+			errs = append(errs, fmt.Errorf("pmt_infs: counts sum to %d, but %d intent ids", sum, len(b.IntentIDs)))
 		}
 	}
 	if len(errs) == 0 {

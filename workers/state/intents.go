@@ -27,7 +27,16 @@ type Intent struct {
 	Reasons  string            `json:"reasons,omitempty"` // summary of the status reasons
 	// StatusAt is the time of the report the status came from; an older
 	// report's status is stale.
-	StatusAt  time.Time `json:"status_at,omitzero"`
+	StatusAt time.Time `json:"status_at,omitzero"`
+	// StatusSeq is the PAYMENTS stream sequence of the pay.status event
+	// Status was recorded from, 0 when not known (a record written before
+	// the field existed, or by a writer that did not know it). When it is
+	// not 0, the message at that sequence is this intent's pay.status
+	// event with this Status, Final, BatchID and StatusAt (its
+	// received_at), as long as the stream never reuses a sequence: the
+	// status poller publishes the next event expecting it as the subject's
+	// last sequence instead of reading the subject.
+	StatusSeq uint64    `json:"status_seq,omitempty"`
 	ClaimedAt time.Time `json:"claimed_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 
@@ -204,6 +213,11 @@ type StatusUpdate struct {
 	Final   bool              // the status will not change any more
 	Reasons string            // summary of the status reasons
 	At      time.Time         // time of the report; zero means now
+	// Seq is the PAYMENTS stream sequence of the pay.status event this
+	// status is recorded from ([Intent.StatusSeq]): set it only when the
+	// message at Seq is exactly that event (same Status, Final, BatchID,
+	// and At as its received_at). 0: not known; a write then records 0.
+	Seq uint64
 }
 
 // SetStatus records the latest payment status of an intent, monotonically,
@@ -285,6 +299,9 @@ func (in *Intents) SetStatusFrom(ctx context.Context, intentID string, cur *Inte
 func (in *Intents) writeStatus(ctx context.Context, key, intentID string, cur *Intent, u StatusUpdate) (*Intent, error) {
 	next := *cur
 	next.Status, next.Final, next.Reasons, next.StatusAt = u.Status, u.Final, u.Reasons, u.At
+	// The sequence describes the status written, never an older one: a
+	// write that does not know it clears it.
+	next.StatusSeq = u.Seq
 	next.UpdatedAt = in.opts.Now().UTC()
 	data, err := json.Marshal(&next)
 	if err != nil {

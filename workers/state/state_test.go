@@ -972,3 +972,89 @@ func TestRejectRacesClaim(t *testing.T) {
 		t.Fatalf("second Reject: %+v, %v, %v; want the first record, not written again", rec, again, err)
 	}
 }
+
+// TestStatusSeq: a status written with the sequence of its pay.status
+// event keeps it; a status written without one clears it (the sequence
+// would describe an older status); the same status again changes nothing.
+func TestStatusSeq(t *testing.T) {
+	t.Parallel()
+	e := setup(t, state.Options{})
+	ctx := t.Context()
+	t0 := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
+	if _, _, err := e.intents.Claim(ctx, "SEQ-1", "B"); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range []struct {
+		u       state.StatusUpdate
+		changed bool
+		want    uint64
+	}{
+		{state.StatusUpdate{BatchID: "B", Status: "ACTC", At: t0, Seq: 7}, true, 7},
+		{state.StatusUpdate{BatchID: "B", Status: "ACTC", At: t0, Seq: 9}, false, 7}, // the same status: kept as it is
+		{state.StatusUpdate{BatchID: "B", Status: "ACSP", At: t0.Add(time.Minute)}, true, 0},
+		{state.StatusUpdate{BatchID: "B", Status: "ACSC", Final: true, At: t0.Add(2 * time.Minute), Seq: 12}, true, 12},
+	} {
+		rec, changed, err := e.intents.SetStatus(ctx, "SEQ-1", s.u)
+		if err != nil || changed != s.changed {
+			t.Fatalf("step %d: SetStatus(%s, seq %d) = %v, %v; want changed %v", i, s.u.Status, s.u.Seq, changed, err, s.changed)
+		}
+		got, err := e.intents.Get(ctx, "SEQ-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.StatusSeq != s.want || got.StatusSeq != s.want || got.Status != rec.Status {
+			t.Errorf("step %d: status seq returned %d, stored %d (%s), want %d", i, rec.StatusSeq, got.StatusSeq, got.Status, s.want)
+		}
+	}
+}
+
+// TestBatchPmtInfs: a batch record keeps its payment-information blocks,
+// and refuses blocks whose counts do not add up to its intents, or that
+// lack an id or a count, naming the field.
+func TestBatchPmtInfs(t *testing.T) {
+	t.Parallel()
+	e := setup(t, state.Options{})
+	ctx := t.Context()
+	base := state.Batch{State: state.Open, IntentIDs: []string{"A1", "A2", "A3"}}
+	for _, tt := range []struct {
+		name    string
+		pmtInfs []state.PmtInf
+		wantErr string // "": accepted
+	}{
+		{"none", nil, ""},
+		{"two blocks", []state.PmtInf{{ID: "PB-1", Count: 2}, {ID: "PB-2", Count: 1}}, ""},
+		{"too few", []state.PmtInf{{ID: "PB-1", Count: 2}}, "pmt_infs: counts sum to 2, but 3 intent ids"},
+		{"too many", []state.PmtInf{{ID: "PB-1", Count: 2}, {ID: "PB-2", Count: 2}}, "pmt_infs: counts sum to 4"},
+		{"empty block", []state.PmtInf{{ID: "PB-1", Count: 3}, {ID: "PB-2", Count: 0}}, "pmt_infs[1]"},
+		{"no id", []state.PmtInf{{Count: 3}}, "pmt_infs[0]"},
+	} {
+		b := base
+		b.ID = "PMTINF-" + strings.ReplaceAll(tt.name, " ", "-")
+		b.PmtInfs = tt.pmtInfs
+		got, err := e.batches.Create(ctx, b)
+		if tt.wantErr != "" {
+			if !errors.Is(err, state.ErrInvalidBatch) || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Create(%s) error = %v, want ErrInvalidBatch naming %q", tt.name, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("Create(%s) = %v", tt.name, err)
+		}
+		read, err := e.batches.Get(ctx, b.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got.PmtInfs) != fmt.Sprint(tt.pmtInfs) || fmt.Sprint(read.PmtInfs) != fmt.Sprint(tt.pmtInfs) {
+			t.Errorf("%s: created %v, read back %v, want %v", tt.name, got.PmtInfs, read.PmtInfs, tt.pmtInfs)
+		}
+	}
+	// An update that breaks the sum is refused too.
+	_, err := e.batches.Update(ctx, "PMTINF-two-blocks", func(b *state.Batch) error {
+		b.PmtInfs[1].Count = 5
+		return nil
+	})
+	if !errors.Is(err, state.ErrInvalidBatch) || !strings.Contains(err.Error(), "pmt_infs") {
+		t.Errorf("Update breaking the block counts: err = %v, want ErrInvalidBatch naming pmt_infs", err)
+	}
+}

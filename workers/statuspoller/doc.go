@@ -31,9 +31,12 @@
 //
 // A pain.002 may give a status per transaction (TxInfAndSts), per
 // payment-information block (OrgnlPmtInfAndSts/PmtInfSts) and for the
-// whole file (GrpSts). The intents of a batch and their PmtInfIds are
-// read from the batch's archived pain.001. Each intent of the batch gets,
-// by the first rule that applies:
+// whole file (GrpSts). The intents of a batch and their PmtInfIds come
+// from the batch record ([state.Batch] IntentIDs and PmtInfs, which the
+// encoder writes), or, for a record without blocks (or whose block counts
+// do not add up to its intents), from the batch's archived pain.001, read
+// once per batch and process. Each intent of the batch gets, by the first
+// rule that applies:
 //
 //  1. its own transaction line's status (OrgnlEndToEndId = intent id),
 //     with the line's reasons; a line without TxSts takes PmtInfSts, else
@@ -65,20 +68,71 @@
 //
 // # Exactly one event per change
 //
-// For each intent whose status changed, the poller reads the last message
-// on pay.status.<intent>: if it is this status already (a crash after the
-// publish, before the KV write), it is not published again; if it is a
-// final status, nothing more is ever published for the intent. Otherwise
-// it publishes with Nats-Msg-Id "status:"+intent+":"+status and the
-// subject's last sequence as expected, so two pollers racing publish one
-// event, and the check holds after the duplicate window too. (A status
-// code that comes back after another within the duplicate window, ACSP →
-// PDNG → ACSP, is published as "status:"+intent+":"+status+":"+the
-// sequence it follows, since the plain id would be dropped as a
-// duplicate.) Then it writes KV intents. The event carries the batch id, pmt_inf_id, tx_id,
-// status, final, group status, reasons, the poll time (received_at) and the
-// SHA-256 of the archived pain.002 (archive meta kind=pain.002, batch_id,
-// msg_id), which is stored before any event names it.
+// An intent's events are the messages on pay.status.<intent>, and every
+// publish there expects the subject's last sequence
+// (Nats-Expected-Last-Subject-Sequence), so of two pollers deciding from
+// the same last event only one is stored, after the duplicate window too.
+// Each event has Nats-Msg-Id "status:"+intent+":"+status. (A status code
+// that comes back after another within the duplicate window, ACSP → PDNG →
+// ACSP, is published as "status:"+intent+":"+status+":"+the sequence it
+// follows, since the plain id would be dropped as a duplicate.) The event
+// goes first, then the KV intents record, which also keeps the event's
+// stream sequence ([state.Intent] StatusSeq). The record is written only
+// with the sequence of the event it was taken from, as that event was
+// stored; a record written without one (before this field existed, or by
+// another writer) says 0.
+// So a record with StatusSeq s ≠ 0 describes the event at s: same status,
+// finality, batch and report time (received_at).
+//
+// For each intent whose status changed, the poller takes its record — the
+// one it wrote or read for the previous change, read from KV for the
+// first — and skips the change when the record is final or from a later
+// report. Otherwise:
+//
+//   - When the record says where its event is (StatusSeq ≠ 0, or no status
+//     yet and so no event) and the status differs, the event is published
+//     expecting that sequence, without reading the subject. If it is
+//     stored, the subject ended with the record's event, whose status,
+//     finality and time are the record's: reading the subject would have
+//     decided to publish too. This is the common case: one publish, no
+//     read.
+//   - Otherwise, or when that publish is refused (the subject moved on: a
+//     crash after a publish and before the KV write, or another poller)
+//     or comes back as a duplicate (JetStream checks the id before the
+//     expected sequence, so that proves nothing about the subject), the
+//     poller reads the last event on the subject and decides on it: if it
+//     is this status already (a crash after the publish, before the KV
+//     write), it is not published again; if it is a final status, nothing
+//     more is ever published for the intent; if it is from a later report,
+//     nothing is published; else it publishes expecting that event's
+//     sequence, deciding again if refused.
+//
+// Then the KV record is written, compare-and-set on the revision of the
+// record decided from (read again on a conflict, and never moved back past
+// a final status: [state.Intents.SetStatusFrom]), with the status of the
+// event that stands and its sequence. A record the poller kept from an
+// earlier change may be older than KV's (another poller wrote since), and
+// deciding from it is still safe: its status is the one the poller
+// remembers as applied, which it skips anyway; a final status is never
+// replaced, and a non-final status's report time only grows, so what it
+// skips as final or older the current record skips too; its publishes are
+// checked against the stream as above; its write is a compare-and-set.
+// So in every interleaving of pollers and crashes, each status change of
+// an intent is stored once on its subject, and nothing follows a final
+// one.
+//
+// This rests on one property of the stream: a sequence, once acknowledged,
+// never names another message. It holds unless PAYMENTS loses
+// acknowledged messages (a power failure without sync_interval always,
+// which loses events whatever the poller does) or is deleted and created
+// again under a kept intents bucket; even then a record pointing at a
+// reused sequence can only repeat the status last published, and only
+// after the duplicate window, which drops the repeat within it.
+//
+// The event carries the batch id, pmt_inf_id, tx_id, status, final, group
+// status, reasons, the poll time (received_at) and the SHA-256 of the
+// archived pain.002 (archive meta kind=pain.002, batch_id, msg_id), which
+// is stored before any event names it.
 //
 // Each new pain.002 also records its group status on the batch
 // ([state.Batches.Update]). When every intent of the batch has a final

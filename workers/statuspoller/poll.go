@@ -77,7 +77,7 @@ func (h *Handler) pollAcquired(ctx context.Context, t *tracked) (err error) {
 	if err != nil {
 		return fmt.Errorf("statuspoller: status of %s: %w", b.ID, err)
 	}
-	rep, rerr := readReport(doc.Data)
+	rep, rerr := reportOf(doc)
 	meta := map[string]string{archive.MetaKind: "pain.002", archive.MetaBatchID: b.ID}
 	if rerr == nil && rep.MsgID != "" {
 		meta[archive.MetaMsgID] = rep.MsgID
@@ -116,16 +116,24 @@ func (h *Handler) pollAcquired(ctx context.Context, t *tracked) (err error) {
 	return nil
 }
 
-// txRefs returns the batch's transactions with their PmtInfIds, read from
-// the archived pain.001 (an error when the archive cannot be read now).
-// When the batch has no archived file or it cannot be decoded, the intents
-// are listed without PmtInfId: a payment-information status then does not
-// fan out to them (rule 2), and they wait for their own line or the
-// group's status.
+// txRefs returns the batch's transactions with their PmtInfIds: from the
+// batch record's payment-information blocks when it has them (counts that
+// sum to the number of intents), else read from the archived pain.001 (an
+// error when the archive cannot be read now). When the batch has neither
+// usable blocks nor a readable archived file, the intents are listed
+// without PmtInfId: a payment-information status then does not fan out to
+// them (rule 2), and they wait for their own line or the group's status.
 func (h *Handler) txRefs(ctx context.Context, b *state.Batch) ([]txRef, error) {
 	out := make([]txRef, len(b.IntentIDs))
 	for i, id := range b.IntentIDs {
 		out[i].IntentID = id
+	}
+	if refsFromBlocks(out, b.PmtInfs) {
+		return out, nil
+	}
+	if len(b.PmtInfs) > 0 {
+		h.log.WarnContext(ctx, "batch record's payment-information blocks do not add up to its intents; reading the archived pain.001",
+			slog.String("batch_id", b.ID), slog.Int("blocks", len(b.PmtInfs)), slog.Int("intents", len(b.IntentIDs)))
 	}
 	if b.Archive == nil {
 		h.log.WarnContext(ctx, "batch has no archived pain.001; PmtInf statuses will not fan out", slog.String("batch_id", b.ID))
@@ -158,6 +166,34 @@ func (h *Handler) txRefs(ctx context.Context, b *state.Batch) ([]txRef, error) {
 		out[j].PmtInfID = pmt[out[j].IntentID]
 	}
 	return out, nil
+}
+
+// refsFromBlocks sets the PmtInfIds of out (the batch's intents in file
+// order) from the batch record's blocks, each holding the next Count
+// intents. It reports false, setting nothing, when there are no blocks or
+// their counts do not add up to the intents: the archived file decides.
+func refsFromBlocks(out []txRef, blocks []state.PmtInf) bool {
+	if len(blocks) == 0 {
+		return false
+	}
+	sum := 0
+	for _, pi := range blocks {
+		if pi.Count < 1 || pi.Count > len(out) {
+			return false
+		}
+		sum += pi.Count
+	}
+	if sum != len(out) {
+		return false
+	}
+	i := 0
+	for _, pi := range blocks {
+		for range pi.Count {
+			out[i].PmtInfID = pi.ID
+			i++
+		}
+	}
+	return true
 }
 
 // applyAll publishes and records the resolved statuses, several intents at
@@ -201,52 +237,86 @@ func (h *Handler) applyAll(ctx context.Context, b *state.Batch, t *tracked, rep 
 // then the KV record. A crash between the two is repaired by the next
 // poll: the event is found as the intent's last one and not published
 // again, and the record is written.
+//
+// The record decided from is the one this process last recorded as the
+// intent's applied status (t.record, kept beside t.applied), read from KV
+// only when there is none. Another poller may have changed the record
+// since; deciding from the older one is still safe:
+//
+//   - a status the older record shows as applied, applyAll skips before
+//     apply, exactly as without the record (t.applied);
+//   - a final status is never replaced, so an older final record is the
+//     current one;
+//   - a non-final status's report time only grows, and a final status
+//     stops everything, so a report older than the older record is older
+//     than the current one, or comes after a final one: skipped either way;
+//   - a publish is decided by the stream, not the record: publishStatus
+//     publishes expecting the record's event as the subject's last, and a
+//     refusal sends it to read the subject;
+//   - the KV write is a compare-and-set on the record's revision, and
+//     [state.Intents.SetStatusFrom] reads again and decides anew on a
+//     conflict.
 func (h *Handler) apply(ctx context.Context, t *tracked, ev messages.PaymentStatus, reasons string) error {
-	cur, err := h.intents.Get(ctx, ev.IntentID)
+	cur := t.record(ev.IntentID)
+	if cur == nil {
+		var err error
+		cur, err = h.intents.Get(ctx, ev.IntentID)
+		switch {
+		case errors.Is(err, state.ErrNotFound):
+			cur = nil // no claim (a batch recorded by hand): events only
+		case err != nil:
+			return err
+		}
+	}
 	switch {
-	case errors.Is(err, state.ErrNotFound):
-		cur = nil // no claim (a batch recorded by hand): events only
-	case err != nil:
-		return err
+	case cur == nil:
 	case cur.BatchID != ev.BatchID:
 		h.log.ErrorContext(ctx, "intent belongs to another batch; its status is not applied", slog.String("intent_id", ev.IntentID),
 			slog.String("batch_id", ev.BatchID), slog.String("claimed_by", cur.BatchID))
 		return nil
 	case cur.Status == ev.Status && cur.Final == ev.Final && cur.Reasons == reasons:
 		t.set(ev.IntentID, applied{cur.Status, cur.Final, cur.Reasons})
+		t.remember(ev.IntentID, cur)
 		return nil
 	case cur.Final:
 		t.set(ev.IntentID, applied{cur.Status, cur.Final, cur.Reasons})
+		t.remember(ev.IntentID, cur)
 		return nil
 	case !ev.Final && ev.ReceivedAt.Before(cur.StatusAt):
 		return nil // an older report than the one recorded
 	}
-	kept, err := h.publishStatus(ctx, ev)
+	kept, seq, err := h.publishStatus(ctx, ev, cur)
 	if err != nil {
+		t.remember(ev.IntentID, nil)
 		return err
 	}
 	if kept == nil {
-		return nil // a later status is published already
+		t.remember(ev.IntentID, nil) // the record may be behind the stream
+		return nil                   // a later status is published already
 	}
 	if kept.Status != ev.Status || kept.Final != ev.Final {
 		reasons = reasonSummary(xmlReasons(kept.Reasons)) // a final event published before: KV follows it
 	}
 	if err := h.crash(ctx, CrashAfterPublish); err != nil {
+		t.remember(ev.IntentID, nil)
 		return err
 	}
 	if cur != nil {
-		// cur was read above: its revision serves the first
-		// compare-and-set (a record changed meanwhile is read again).
+		// cur's revision serves the first compare-and-set (a record
+		// changed meanwhile is read again). seq is where kept is in the
+		// stream: the record keeps it for the next publish.
 		rec, _, err := h.intents.SetStatusFrom(ctx, kept.IntentID, cur, state.StatusUpdate{BatchID: kept.BatchID, Status: kept.Status,
-			Final: kept.Final, Reasons: reasons, At: kept.ReceivedAt})
+			Final: kept.Final, Reasons: reasons, At: kept.ReceivedAt, Seq: seq})
 		var stale *state.StaleStatusError
 		switch {
 		case errors.As(err, &stale):
 			rec = stale.Current
 		case err != nil:
+			t.remember(ev.IntentID, nil)
 			return err
 		}
 		t.set(ev.IntentID, applied{rec.Status, rec.Final, rec.Reasons})
+		t.remember(ev.IntentID, rec)
 		return nil
 	}
 	t.set(ev.IntentID, applied{kept.Status, kept.Final, reasons})
@@ -267,64 +337,104 @@ const maxPublishAttempts = 8
 
 // publishStatus publishes ev unless the intent's status subject already
 // ends with it, ends with a final status, or ends with a later report's
-// status. It returns the event that stands as the intent's latest: ev, an
+// status. It returns the event that stands as the intent's latest — ev, an
 // equal one published before, or a final one published before (nil when a
-// later non-final status stands). The publish expects the subject's last
-// sequence as read, so two pollers racing on one intent publish one event,
-// and the check holds after the duplicate window too.
-func (h *Handler) publishStatus(ctx context.Context, ev messages.PaymentStatus) (*messages.PaymentStatus, error) {
-	s, err := h.paymentsStream(ctx)
-	if err != nil {
-		return nil, err
-	}
+// later non-final status stands) — and its stream sequence: the kept
+// event is always the message stored at that sequence, as stored, which
+// is what lets the KV record keep the sequence ([state.Intent.StatusSeq]).
+// Every publish expects the subject's last sequence, so two pollers racing
+// on one intent publish one event, and the check holds after the
+// duplicate window too.
+//
+// cur is the intent's record (nil: none). When it says where its status's
+// event is (StatusSeq, or no status and so no event) and ev changes that
+// status, ev is published expecting that sequence, without reading the
+// subject: stored, the subject ended with cur's event, which has cur's
+// status, finality and report time ([state.Intent.StatusSeq]), so reading
+// it would have decided to publish too. Refused (the subject moved on: a
+// crash after a publish, a racing poller), or acknowledged as a duplicate
+// (which the stream decides before the expected sequence, so it proves
+// nothing about the subject), the subject is read and the change decided
+// on what it holds.
+func (h *Handler) publishStatus(ctx context.Context, ev messages.PaymentStatus, cur *state.Intent) (*messages.PaymentStatus, uint64, error) {
 	subject := ev.EventSubject()
 	msgID := "status:" + ev.IntentID + ":" + string(ev.Status)
+	if cur != nil && cur.ID == ev.IntentID && cur.BatchID == ev.BatchID && (cur.StatusSeq != 0 || cur.Status == "") &&
+		(cur.Status != ev.Status || cur.Final != ev.Final) && !cur.Final && (ev.Final || !ev.ReceivedAt.Before(cur.StatusAt)) {
+		if err := h.crash(ctx, CrashBeforePublish); err != nil {
+			return nil, 0, err
+		}
+		ack, err := h.publishExpecting(ctx, subject, ev, msgID, cur.StatusSeq)
+		switch {
+		case err == nil && !ack.Duplicate:
+			h.metrics.events.WithLabelValues(string(ev.Status)).Inc()
+			return &ev, ack.Sequence, nil
+		case err != nil && !workers.IsWrongLastSequence(err):
+			return nil, 0, err
+		}
+		// The subject moved on, or the id was taken: read it below.
+	}
+	s, err := h.paymentsStream(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
 	for range maxPublishAttempts {
 		var lastSeq uint64
 		raw, err := s.GetLastMsgForSubject(ctx, subject)
 		switch {
 		case errors.Is(err, jetstream.ErrMsgNotFound):
 		case err != nil:
-			return nil, fmt.Errorf("statuspoller: reading the last status of %s: %w", ev.IntentID, err)
+			return nil, 0, fmt.Errorf("statuspoller: reading the last status of %s: %w", ev.IntentID, err)
 		default:
 			lastSeq = raw.Sequence
 			var last messages.PaymentStatus
 			if json.Unmarshal(raw.Data, &last) == nil && last.IntentID == ev.IntentID {
 				switch {
 				case last.BatchID == ev.BatchID && last.Status == ev.Status && last.Final == ev.Final:
-					return &last, nil // published before (a crash before the KV write)
+					return &last, raw.Sequence, nil // published before (a crash before the KV write)
 				case last.Final:
-					return &last, nil // one terminal event per intent: never another
+					return &last, raw.Sequence, nil // one terminal event per intent: never another
 				case !ev.Final && ev.ReceivedAt.Before(last.ReceivedAt):
-					return nil, nil
+					return nil, 0, nil
 				}
 			}
 		}
 		if err := h.crash(ctx, CrashBeforePublish); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		m, err := workers.NewEventMessage(ev, msgID)
-		if err != nil {
-			return nil, err
-		}
-		m.Metadata.Set(workers.MetaExpectedLastSubjectSeq, strconv.FormatUint(lastSeq, 10))
-		ack, err := h.pub.PublishMessage(ctx, subject, m)
+		ack, err := h.publishExpecting(ctx, subject, ev, msgID, lastSeq)
 		switch {
 		case workers.IsWrongLastSequence(err):
 			continue // someone published meanwhile: decide again
 		case err != nil:
-			return nil, err
+			return nil, 0, err
 		case ack.Duplicate && ack.Sequence <= lastSeq:
 			// The id names an earlier change to this same status code
 			// (ACSP → PDNG → ACSP) within the duplicate window: nothing was
 			// stored. Publish this change under its own id.
 			msgID = "status:" + ev.IntentID + ":" + string(ev.Status) + ":" + strconv.FormatUint(lastSeq, 10)
 			continue
+		case ack.Duplicate:
+			// Stored under this id after the read (a racing poller): the
+			// subject moved on. Decide again on what it holds now, which
+			// returns that event, as stored, with its sequence.
+			continue
 		}
 		h.metrics.events.WithLabelValues(string(ev.Status)).Inc()
-		return &ev, nil
+		return &ev, ack.Sequence, nil
 	}
-	return nil, fmt.Errorf("statuspoller: publishing the status of %s: %w", ev.IntentID, state.ErrConflict)
+	return nil, 0, fmt.Errorf("statuspoller: publishing the status of %s: %w", ev.IntentID, state.ErrConflict)
+}
+
+// publishExpecting publishes ev to subject with Nats-Msg-Id msgID, stored
+// only when the subject's last message has sequence lastSeq (0: none).
+func (h *Handler) publishExpecting(ctx context.Context, subject string, ev messages.PaymentStatus, msgID string, lastSeq uint64) (*jetstream.PubAck, error) {
+	m, err := workers.NewEventMessage(ev, msgID)
+	if err != nil {
+		return nil, err
+	}
+	m.Metadata.Set(workers.MetaExpectedLastSubjectSeq, strconv.FormatUint(lastSeq, 10))
+	return h.pub.PublishMessage(ctx, subject, m)
 }
 
 func (h *Handler) paymentsStream(ctx context.Context) (jetstream.Stream, error) {

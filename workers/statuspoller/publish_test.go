@@ -64,7 +64,7 @@ func TestPublishStatus(t *testing.T) {
 		{ev(messages.TxStatusRJCT, 4), messages.TxStatusRJCT},
 		{ev(messages.TxStatusACSC, 5), messages.TxStatusRJCT}, // after a final: never
 	} {
-		kept, err := h.publishStatus(ctx, step.ev)
+		kept, _, err := h.publishStatus(ctx, step.ev, nil)
 		if err != nil {
 			t.Fatalf("publishStatus(%s) = %v", step.ev.Status, err)
 		}

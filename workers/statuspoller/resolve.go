@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/isogate/isogate/bank"
 	"github.com/isogate/isogate/messages"
 	"github.com/isogate/isogate/xmlcodec"
 )
@@ -58,7 +60,7 @@ func readReport(data []byte) (*report, error) {
 	if info.Family != "pain.002" {
 		return nil, fmt.Errorf("statuspoller: reading pain.002: got %s", info.Message)
 	}
-	rep := &report{pmtInf: map[string]pmtInfo{}, tx: map[string]xmlcodec.Status{}}
+	var records []*xmlcodec.Status
 	for {
 		rec, err := d.Next()
 		if errors.Is(err, io.EOF) {
@@ -67,11 +69,32 @@ func readReport(data []byte) (*report, error) {
 		if err != nil {
 			return nil, fmt.Errorf("statuspoller: reading pain.002: %w", err)
 		}
-		s, ok := rec.(*xmlcodec.Status)
-		if !ok {
-			continue
+		if s, ok := rec.(*xmlcodec.Status); ok {
+			records = append(records, s)
 		}
-		s.GroupReasons, s.PaymentInfoReasons, s.Reasons = cleanReasons(s.GroupReasons), cleanReasons(s.PaymentInfoReasons), cleanReasons(s.Reasons)
+	}
+	return reportFrom(records)
+}
+
+// reportOf is the report of doc: built from the records the channel read
+// when it hands them on ([bank.Document.Statuses]: every record of the
+// document was read), else decoded from its bytes.
+func reportOf(doc bank.Document) (*report, error) {
+	if doc.Statuses != nil {
+		return reportFrom(doc.Statuses)
+	}
+	return readReport(doc.Data)
+}
+
+// reportFrom builds the report of a pain.002's status records, all of
+// them, in document order. It does not modify them.
+func reportFrom(records []*xmlcodec.Status) (*report, error) {
+	rep := &report{pmtInf: map[string]pmtInfo{}, tx: map[string]xmlcodec.Status{}}
+	for _, rec := range records {
+		s := *rec
+		s.GroupReasons = cleanReasons(slices.Clone(s.GroupReasons))
+		s.PaymentInfoReasons = cleanReasons(slices.Clone(s.PaymentInfoReasons))
+		s.Reasons = cleanReasons(slices.Clone(s.Reasons))
 		rep.MsgID, rep.OrgnlMsgID = s.MsgID, s.OriginalMsgID
 		rep.GroupStatus, rep.GroupReasons = s.GroupStatus, s.GroupReasons
 		switch {
@@ -86,7 +109,7 @@ func readReport(data []byte) (*report, error) {
 			if prev, seen := rep.tx[s.EndToEndID]; seen && messages.TxStatus(prev.Status).Final() && !messages.TxStatus(s.Status).Final() {
 				continue
 			}
-			rep.tx[s.EndToEndID] = *s
+			rep.tx[s.EndToEndID] = s
 		case s.PaymentInfoID != "":
 			rep.pmtInf[s.PaymentInfoID] = pmtInfo{Status: s.PaymentInfoStatus, Reasons: s.Reasons}
 		}

@@ -7,9 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/isogate/isogate/bank"
+	"github.com/isogate/isogate/xmlcodec"
 )
 
 // Hand-written pain.002.001.03 documents: a group status with a reason,
@@ -145,4 +149,44 @@ func TestReadReportRefusesIncomplete(t *testing.T) {
 	if _, err := readReport(doc[:len(doc)-40]); err == nil {
 		t.Error("readReport(truncated) = nil error, want one")
 	}
+}
+
+// TestReportFromChannelRecords: the report built from the records a
+// channel hands on (bank.CheckStatusDocument) is the one decoded from the
+// bytes, and building it leaves the records as they were, long reason
+// codes (which cleanReasons moves) included.
+func TestReportFromChannelRecords(t *testing.T) {
+	t.Parallel()
+	long := pain002("PART", "", pmt{id: "P1", sts: "PART", txs: []ptx{{"A1", "RJCT", "TOOLONGCODE"}, {"A2", "ACSC", ""}}},
+		pmt{id: "P2", sts: "RJCT", rsn: "AC04"})
+	docs := [][]byte{long, pain002("ACTC", ""), pain002("RJCT", "FF01", pmt{id: "P1", txs: []ptx{{"A1", "", ""}}})}
+	for i, doc := range docs {
+		_, _, records, err := bank.CheckStatusDocument(doc)
+		if err != nil || records == nil {
+			t.Fatalf("doc %d: %v, %d records", i, err, len(records))
+		}
+		before := fmt.Sprintf("%+v", deref(records))
+		fromBytes, err := readReport(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fromRecords, err := reportOf(bank.Document{Data: []byte("not read"), Statuses: records})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(fromBytes, fromRecords) {
+			t.Errorf("doc %d: from records %+v, from bytes %+v", i, fromRecords, fromBytes)
+		}
+		if after := fmt.Sprintf("%+v", deref(records)); after != before {
+			t.Errorf("doc %d: the channel's records changed:\nbefore %s\nafter  %s", i, before, after)
+		}
+	}
+}
+
+func deref(rs []*xmlcodec.Status) []xmlcodec.Status {
+	out := make([]xmlcodec.Status, len(rs))
+	for i, r := range rs {
+		out[i] = *r
+	}
+	return out
 }

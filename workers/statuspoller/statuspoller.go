@@ -25,8 +25,9 @@ const Name = "statuspoller"
 
 // Crash points passed to [Config.Crash].
 const (
-	// CrashBeforePublish: an intent's change is decided and the last event
-	// on its status subject read; the publish is next.
+	// CrashBeforePublish: an intent's change is decided — from its KV
+	// record, or from the last event on its status subject read — and the
+	// publish is next.
 	CrashBeforePublish = "before-publish"
 	// CrashAfterPublish: a pay.status event is stored, the intent's KV
 	// record not yet updated.
@@ -190,7 +191,7 @@ func (c Config) schedule(profile string) Schedule {
 
 // Deps are what the status poller works with.
 type Deps struct {
-	JS        jetstream.JetStream // required: reads the last pay.status of an intent before publishing
+	JS        jetstream.JetStream // required: reads the last pay.status of an intent when its record cannot tell
 	Publisher *workers.Publisher  // required
 	Batches   *state.Batches      // required; history entries are written as "statuspoller"
 	Intents   *state.Intents      // required
@@ -233,6 +234,12 @@ type tracked struct {
 
 	mu      sync.Mutex
 	applied map[string]applied // intent → the status it is known to have
+	// recs holds, for intents whose applied status came from a KV record
+	// (written or read), that record: apply decides from it instead of
+	// reading KV again. Its status is always applied's for the intent.
+	// Being stale costs a round trip, never an event or a lost write: see
+	// apply.
+	recs map[string]*state.Intent
 }
 
 // applied is an intent's status as published and recorded.
@@ -252,6 +259,26 @@ func (t *tracked) get(id string) (applied, bool) {
 func (t *tracked) set(id string, a applied) {
 	t.mu.Lock()
 	t.applied[id] = a
+	t.mu.Unlock()
+}
+
+// record returns the intent's record as this process last wrote or read
+// it, nil when it has none.
+func (t *tracked) record(id string) *state.Intent {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.recs[id]
+}
+
+// remember keeps rec as the intent's record; nil forgets it, so that the
+// next change reads it from KV.
+func (t *tracked) remember(id string, rec *state.Intent) {
+	t.mu.Lock()
+	if rec == nil {
+		delete(t.recs, id)
+	} else {
+		t.recs[id] = rec
+	}
 	t.mu.Unlock()
 }
 
@@ -333,7 +360,8 @@ func (h *Handler) track(b *state.Batch) *tracked {
 		return t
 	}
 	s := h.cfg.schedule(b.Profile)
-	t := &tracked{id: b.ID, sched: s, due: b.Since().Add(max(s.FirstDelay, 0)), interval: s.Interval, applied: map[string]applied{}}
+	t := &tracked{id: b.ID, sched: s, due: b.Since().Add(max(s.FirstDelay, 0)), interval: s.Interval, applied: map[string]applied{},
+		recs: map[string]*state.Intent{}}
 	h.tracked[b.ID] = t
 	return t
 }

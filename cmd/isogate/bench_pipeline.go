@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -1032,12 +1033,19 @@ func (b *pipelineBench) baseline(ctx context.Context, nc *nats.Conn, res *benchP
 	if err != nil {
 		return err
 	}
-	for range b.n {
+	for got, missed := 0, 0; got < b.n; {
 		m, err := it.Next()
+		if errors.Is(err, jetstream.ErrNoHeartbeat) && missed < 10 {
+			// The server was busy past the pull's idle heartbeat (seen
+			// after a 1M-intent run): the iterator pulls again.
+			missed++
+			continue
+		}
 		if err != nil {
 			it.Stop()
 			return fmt.Errorf("consume: %w", err)
 		}
+		got++
 		if err := m.Ack(); err != nil {
 			it.Stop()
 			return fmt.Errorf("ack: %w", err)

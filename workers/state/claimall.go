@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -30,8 +31,8 @@ type ClaimResult struct {
 // claims of an id exactly one is stored. A write refused because the key
 // has a history (claimed, rejected, or released by a failed batch) is
 // decided by [Intents.Claim] itself. results[i] is the outcome for ids[i].
-// At most claimBurst writes are outstanding at once, well inside the
-// JetStream context's window of unacknowledged async publishes.
+// At most claimBurst writes of one call are outstanding at once; a write
+// the context's window has no room for is sent synchronously instead.
 func (in *Intents) ClaimAll(ctx context.Context, js jetstream.JetStream, batchID string, ids []string) []ClaimResult {
 	results := make([]ClaimResult, len(ids))
 	for start := 0; start < len(ids); start += claimBurst {
@@ -41,8 +42,13 @@ func (in *Intents) ClaimAll(ctx context.Context, js jetstream.JetStream, batchID
 	return results
 }
 
-// claimBurst bounds the asynchronous claims outstanding in one ClaimAll.
+// claimBurst bounds the asynchronous claims outstanding in one ClaimAll;
+// claimStallWait is how long one waits for room in the JetStream
+// context's window (4,000 unacknowledged async publishes by default, which
+// concurrent flushes share) before it is claimed synchronously instead.
 const claimBurst = 512
+
+var claimStallWait = 2 * time.Second // a variable for the tests
 
 func (in *Intents) claimBurst(ctx context.Context, js jetstream.JetStream, batchID string, ids []string, results []ClaimResult) {
 	prefix := "$KV." + in.kv.Bucket() + "."
@@ -62,9 +68,13 @@ func (in *Intents) claimBurst(ctx context.Context, js jetstream.JetStream, batch
 		}
 		msg := &nats.Msg{Subject: prefix + messages.SubjectToken(id), Data: data, Header: nats.Header{}}
 		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
-		f, err := js.PublishMsgAsync(msg)
+		f, err := js.PublishMsgAsync(msg, jetstream.WithStallWait(claimStallWait))
 		if err != nil {
-			results[i].Err = fmt.Errorf("state: claiming intent %s for batch %s: %w", id, batchID, err)
+			// Not sent (the context's window of unacknowledged async
+			// publishes stayed full, shared with other flushes): claim
+			// it the synchronous way.
+			rec, mine, err := in.Claim(ctx, id, batchID)
+			results[i] = ClaimResult{Record: rec, Mine: mine, Err: err}
 			continue
 		}
 		futures[i], recs[i] = f, rec

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/isogate/isogate/workers/state"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // TestClaimAll: a burst of claims gets what one Claim per id would get —
@@ -91,6 +93,39 @@ func TestClaimAll(t *testing.T) {
 		}
 		if err != nil || got.BatchID != winner || a[i].Record.BatchID != winner || b[i].Record.BatchID != winner {
 			t.Fatalf("%s: stored %+v, %v; A saw %s, B saw %s; want %s everywhere", id, got, err, a[i].Record.BatchID, b[i].Record.BatchID, winner)
+		}
+	}
+}
+
+// TestClaimAllWindowFull: when the JetStream context's window of
+// unacknowledged async publishes stays full (here: held by publishes
+// nobody acknowledges), the claims are made synchronously instead of
+// failing the batch.
+func TestClaimAllWindowFull(t *testing.T) {
+	e := setup(t, state.Options{})
+	ctx := t.Context()
+	old := state.SetClaimStallWait(50 * time.Millisecond)
+	defer state.SetClaimStallWait(old)
+	// A subscriber that never replies holds the window of a context that
+	// allows two outstanding publishes.
+	sub, err := e.nc.SubscribeSync("hold.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	js, err := jetstream.New(e.nc, jetstream.WithPublishAsyncMaxPending(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if _, err := js.PublishAsync(fmt.Sprintf("hold.%d", i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := []string{"W-1", "W-2", "W-3"}
+	for i, r := range e.intents.ClaimAll(ctx, js, "B-W", ids) {
+		if r.Err != nil || !r.Mine || r.Record.BatchID != "B-W" {
+			t.Errorf("%s: %+v mine %v err %v; want claimed by B-W", ids[i], r.Record, r.Mine, r.Err)
 		}
 	}
 }

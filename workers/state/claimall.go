@@ -53,6 +53,7 @@ var claimStallWait = 2 * time.Second // a variable for the tests
 func (in *Intents) claimBurst(ctx context.Context, js jetstream.JetStream, batchID string, ids []string, results []ClaimResult) {
 	prefix := "$KV." + in.kv.Bucket() + "."
 	futures := make([]jetstream.PubAckFuture, len(ids))
+	full := false // the window had no room: the rest go synchronously
 	recs := make([]*Intent, len(ids))
 	for i, id := range ids {
 		if err := checkIDs(id, batchID); err != nil {
@@ -68,11 +69,15 @@ func (in *Intents) claimBurst(ctx context.Context, js jetstream.JetStream, batch
 		}
 		msg := &nats.Msg{Subject: prefix + messages.SubjectToken(id), Data: data, Header: nats.Header{}}
 		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
-		f, err := js.PublishMsgAsync(msg, jetstream.WithStallWait(claimStallWait))
-		if err != nil {
+		var f jetstream.PubAckFuture
+		if !full {
+			f, err = js.PublishMsgAsync(msg, jetstream.WithStallWait(claimStallWait))
+			full = err != nil
+		}
+		if f == nil {
 			// Not sent (the context's window of unacknowledged async
 			// publishes stayed full, shared with other flushes): claim
-			// it the synchronous way.
+			// it, and the rest of this burst, the synchronous way.
 			rec, mine, err := in.Claim(ctx, id, batchID)
 			results[i] = ClaimResult{Record: rec, Mine: mine, Err: err}
 			continue

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"reflect"
 	"strconv"
@@ -615,4 +616,29 @@ func FuzzParseIntent(f *testing.F) {
 			t.Fatalf("round trip changed the intent:\n%+v\n%+v", p, q)
 		}
 	})
+}
+
+// TestLargeObjectDuplicates: an object of more keys than the shape check
+// scans pairwise reports each duplicate and each unknown field once.
+func TestLargeObjectDuplicates(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(strings.TrimSuffix(strings.TrimSpace(exampleIntent), "}"))
+	for i := range 40 {
+		fmt.Fprintf(&b, `, "x%d": 1`, i)
+	}
+	b.WriteString(`, "x5": 2, "amount": "1.00"}`)
+	_, err := ParseIntent([]byte(b.String()))
+	var ve ValidationErrors
+	if !errors.As(err, &ve) {
+		t.Fatalf("err = %v, want field errors", err)
+	}
+	count := map[string]int{}
+	for _, fe := range ve {
+		count[fe.Field+": "+fe.Reason]++
+	}
+	for _, want := range []string{"x5: duplicate field: a key may appear only once", "amount: duplicate field: a key may appear only once", "x39: unknown field"} {
+		if count[want] != 1 {
+			t.Errorf("%q reported %d times, want once (all: %v)", want, count[want], count)
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -250,56 +251,72 @@ func (d *shapeDecoder) covers(field string) bool {
 	return false
 }
 
-type fieldFunc func(path string, v *jsonValue)
+// fieldSet handles one member of an object: key, the object's path (the
+// member's is fieldPath(parent, key), built only for an error) and its
+// value, nil for a JSON null (an absent field: nothing to do). It reports
+// whether the key is a field of the object.
+type fieldSet func(key, parent string, v *jsonValue) bool
 
-// object applies the field functions to the members of v, which the caller
-// has checked is not null. It reports a non-object, unknown fields and
-// duplicate keys; null members are skipped as absent.
-func (d *shapeDecoder) object(path string, v *jsonValue, fields map[string]fieldFunc) bool {
+// object applies field to the members of v, which the caller has checked
+// is not null. It reports a non-object, unknown fields and duplicate keys;
+// null members are skipped as absent.
+func (d *shapeDecoder) object(path string, v *jsonValue, field fieldSet) bool {
 	if v.kind != kindObject {
 		d.fail(path, "must be an object, not "+v.kind.String())
 		return false
 	}
-	seen := make(map[string]bool, len(v.keys))
+	var seen map[string]bool // only for objects too large to scan
+	if len(v.keys) > 32 {
+		seen = make(map[string]bool, len(v.keys))
+	}
 	for i, key := range v.keys {
-		p := fieldPath(path, key)
-		if seen[key] {
-			d.fail(p, "duplicate field: a key may appear only once")
+		dup := false
+		if seen != nil {
+			dup = seen[key]
+			seen[key] = true
+		} else {
+			dup = slices.Contains(v.keys[:i], key)
+		}
+		if dup {
+			d.fail(fieldPath(path, key), "duplicate field: a key may appear only once")
 			continue
 		}
-		seen[key] = true
-		f, ok := fields[key]
-		if !ok {
-			d.fail(p, "unknown field")
-			continue
+		val := v.vals[i]
+		if val.kind == kindNull {
+			val = nil
 		}
-		if v.vals[i].kind == kindNull {
-			continue
+		if !field(key, path, val) {
+			d.fail(fieldPath(path, key), "unknown field")
 		}
-		f(p, v.vals[i])
 	}
 	return true
 }
 
-func (d *shapeDecoder) str(dst *string) fieldFunc {
-	return func(path string, v *jsonValue) {
-		if v.kind != kindString {
-			d.fail(path, "must be a JSON string, not "+v.kind.String())
-			return
-		}
-		*dst = v.text
+// str stores a string member; v nil (null) leaves dst as it is.
+func (d *shapeDecoder) str(dst *string, key, parent string, v *jsonValue) {
+	if v == nil {
+		return
 	}
+	if v.kind != kindString {
+		d.fail(fieldPath(parent, key), "must be a JSON string, not "+v.kind.String())
+		return
+	}
+	*dst = v.text
 }
 
 func (d *shapeDecoder) intent(v *jsonValue, p *PaymentIntent) {
-	d.object("", v, map[string]fieldFunc{
-		"type": func(path string, v *jsonValue) {
-			d.str(&p.Type)(path, v)
-			if v.kind == kindString && v.text == "" {
-				d.fail(path, fmt.Sprintf("must be %q when present", TypePaymentIntent))
+	d.object("", v, func(key, parent string, v *jsonValue) bool {
+		switch key {
+		case "type":
+			d.str(&p.Type, key, parent, v)
+			if v != nil && v.kind == kindString && v.text == "" {
+				d.fail(fieldPath(parent, key), fmt.Sprintf("must be %q when present", TypePaymentIntent))
 			}
-		},
-		"version": func(path string, v *jsonValue) {
+		case "version":
+			if v == nil {
+				break
+			}
+			path := fieldPath(parent, key)
 			switch {
 			case v.kind != kindNumber:
 				d.fail(path, "must be a JSON number, not "+v.kind.String())
@@ -315,38 +332,82 @@ func (d *shapeDecoder) intent(v *jsonValue, p *PaymentIntent) {
 			default:
 				p.Version = Version1
 			}
-		},
-		"id":                 d.str(&p.ID),
-		"debtor":             func(path string, v *jsonValue) { d.account(path, v, &p.Debtor) },
-		"creditor":           func(path string, v *jsonValue) { d.account(path, v, &p.Creditor) },
-		"amount":             d.str(&p.Amount),
-		"currency":           d.str(&p.Currency),
-		"execution_date":     d.str(&p.ExecutionDate),
-		"remittance":         d.str(&p.Remittance),
-		"creditor_reference": d.str(&p.CreditorReference),
-		"purpose":            d.str(&p.Purpose),
-		"ultimate_debtor":    func(path string, v *jsonValue) { p.UltimateDebtor = d.party(path, v) },
-		"ultimate_creditor":  func(path string, v *jsonValue) { p.UltimateCreditor = d.party(path, v) },
-		"budget_code":        d.str(&p.BudgetCode),
-		"profile":            d.str(&p.Profile),
+		case "id":
+			d.str(&p.ID, key, parent, v)
+		case "debtor":
+			d.account(fieldPath(parent, key), v, &p.Debtor)
+		case "creditor":
+			d.account(fieldPath(parent, key), v, &p.Creditor)
+		case "amount":
+			d.str(&p.Amount, key, parent, v)
+		case "currency":
+			d.str(&p.Currency, key, parent, v)
+		case "execution_date":
+			d.str(&p.ExecutionDate, key, parent, v)
+		case "remittance":
+			d.str(&p.Remittance, key, parent, v)
+		case "creditor_reference":
+			d.str(&p.CreditorReference, key, parent, v)
+		case "purpose":
+			d.str(&p.Purpose, key, parent, v)
+		case "ultimate_debtor":
+			if v != nil {
+				p.UltimateDebtor = d.party(fieldPath(parent, key), v)
+			}
+		case "ultimate_creditor":
+			if v != nil {
+				p.UltimateCreditor = d.party(fieldPath(parent, key), v)
+			}
+		case "budget_code":
+			d.str(&p.BudgetCode, key, parent, v)
+		case "profile":
+			d.str(&p.Profile, key, parent, v)
+		default:
+			return false
+		}
+		return true
 	})
 }
 
 func (d *shapeDecoder) account(path string, v *jsonValue, a *Account) {
-	d.object(path, v, map[string]fieldFunc{
-		"name":    d.str(&a.Name),
-		"iban":    d.str(&a.IBAN),
-		"bic":     d.str(&a.BIC),
-		"address": func(path string, v *jsonValue) { a.Address = d.address(path, v) },
+	if v == nil {
+		return
+	}
+	d.object(path, v, func(key, parent string, v *jsonValue) bool {
+		switch key {
+		case "name":
+			d.str(&a.Name, key, parent, v)
+		case "iban":
+			d.str(&a.IBAN, key, parent, v)
+		case "bic":
+			d.str(&a.BIC, key, parent, v)
+		case "address":
+			if v != nil {
+				a.Address = d.address(fieldPath(parent, key), v)
+			}
+		default:
+			return false
+		}
+		return true
 	})
 }
 
 func (d *shapeDecoder) party(path string, v *jsonValue) *Party {
 	var p Party
-	ok := d.object(path, v, map[string]fieldFunc{
-		"name":    d.str(&p.Name),
-		"id":      d.str(&p.ID),
-		"address": func(path string, v *jsonValue) { p.Address = d.address(path, v) },
+	ok := d.object(path, v, func(key, parent string, v *jsonValue) bool {
+		switch key {
+		case "name":
+			d.str(&p.Name, key, parent, v)
+		case "id":
+			d.str(&p.ID, key, parent, v)
+		case "address":
+			if v != nil {
+				p.Address = d.address(fieldPath(parent, key), v)
+			}
+		default:
+			return false
+		}
+		return true
 	})
 	if !ok {
 		return nil
@@ -356,23 +417,41 @@ func (d *shapeDecoder) party(path string, v *jsonValue) *Party {
 
 func (d *shapeDecoder) address(path string, v *jsonValue) *Address {
 	var a Address
-	ok := d.object(path, v, map[string]fieldFunc{
-		"street":   d.str(&a.Street),
-		"building": d.str(&a.Building),
-		"postcode": d.str(&a.Postcode),
-		"town":     d.str(&a.Town),
-		"country":  d.str(&a.Country),
-		"lines": func(path string, v *jsonValue) {
+	ok := d.object(path, v, func(key, parent string, v *jsonValue) bool {
+		switch key {
+		case "street":
+			d.str(&a.Street, key, parent, v)
+		case "building":
+			d.str(&a.Building, key, parent, v)
+		case "postcode":
+			d.str(&a.Postcode, key, parent, v)
+		case "town":
+			d.str(&a.Town, key, parent, v)
+		case "country":
+			d.str(&a.Country, key, parent, v)
+		case "lines":
+			if v == nil {
+				break
+			}
+			path := fieldPath(parent, key)
 			if v.kind != kindArray {
 				d.fail(path, "must be an array of strings, not "+v.kind.String())
-				return
+				break
 			}
 			for i, item := range v.items {
 				var s string
-				d.str(&s)(fmt.Sprintf("%s[%d]", path, i), item)
+				if item.kind == kindString {
+					s = item.text
+				} else {
+					// A null item too: an array of strings has none.
+					d.fail(fmt.Sprintf("%s[%d]", path, i), "must be a JSON string, not "+item.kind.String())
+				}
 				a.Lines = append(a.Lines, s)
 			}
-		},
+		default:
+			return false
+		}
+		return true
 	})
 	if !ok {
 		return nil

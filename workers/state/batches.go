@@ -554,30 +554,73 @@ func (b *Batches) Abandon(ctx context.Context, id, reason string) (*Batch, error
 // given), in key order. The submitter calls List(ctx, Submitting) at start:
 // those batches are in doubt.
 func (b *Batches) List(ctx context.Context, states ...State) ([]*Batch, error) {
+	var out []*Batch
+	err := b.walk(ctx, func(e jetstream.KeyValueEntry) error {
+		rec, err := decodeBatch(e)
+		if err != nil {
+			return err
+		}
+		if len(states) == 0 || slices.Contains(states, rec.State) {
+			out = append(out, rec)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(x, y *Batch) int { return cmp.Compare(x.ID, y.ID) })
+	return out, nil
+}
+
+// A BatchRef is a batch's id and state, as [Batches.ListRefs] reads them.
+type BatchRef struct {
+	ID    string `json:"id"`
+	State State  `json:"state"`
+}
+
+// ListRefs is [Batches.List] reading only each record's id and state, not
+// its intents and history: a periodic listing of every batch ever
+// recorded then costs a scan of the records, not their decoding. Sorted
+// by id.
+func (b *Batches) ListRefs(ctx context.Context, states ...State) ([]BatchRef, error) {
+	var out []BatchRef
+	err := b.walk(ctx, func(e jetstream.KeyValueEntry) error {
+		var r BatchRef
+		if err := json.Unmarshal(e.Value(), &r); err != nil {
+			return fmt.Errorf("state: decoding batch record %s (revision %d): %w", e.Key(), e.Revision(), err)
+		}
+		if len(states) == 0 || slices.Contains(states, r.State) {
+			out = append(out, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(x, y BatchRef) int { return cmp.Compare(x.ID, y.ID) })
+	return out, nil
+}
+
+// walk calls f with the current value of every batch record.
+func (b *Batches) walk(ctx context.Context, f func(jetstream.KeyValueEntry) error) error {
 	w, err := b.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
-		return nil, fmt.Errorf("state: listing batches: %w", err)
+		return fmt.Errorf("state: listing batches: %w", err)
 	}
 	defer w.Stop()
-	var out []*Batch
 	for {
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("state: listing batches: %w", ctx.Err())
+			return fmt.Errorf("state: listing batches: %w", ctx.Err())
 		case e, ok := <-w.Updates():
 			if !ok {
-				return nil, errors.New("state: listing batches: watcher closed")
+				return errors.New("state: listing batches: watcher closed")
 			}
 			if e == nil { // every current value delivered
-				slices.SortFunc(out, func(x, y *Batch) int { return cmp.Compare(x.ID, y.ID) })
-				return out, nil
+				return nil
 			}
-			rec, err := decodeBatch(e)
-			if err != nil {
-				return nil, err
-			}
-			if len(states) == 0 || slices.Contains(states, rec.State) {
-				out = append(out, rec)
+			if err := f(e); err != nil {
+				return err
 			}
 		}
 	}

@@ -353,6 +353,14 @@ func (h *Handler) Handle(msg *message.Message) error {
 }
 
 // track starts tracking b (submitted) unless it is tracked.
+// isTracked reports whether batch id is on the schedule.
+func (h *Handler) isTracked(id string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, ok := h.tracked[id]
+	return ok
+}
+
 func (h *Handler) track(b *state.Batch) *tracked {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -490,14 +498,28 @@ func (h *Handler) due(now time.Time, next *time.Time) []*tracked {
 // relist tracks every submitted batch and forgets the tracked ones that
 // are no longer submitted.
 func (h *Handler) relist(ctx context.Context) error {
-	list, err := h.batches.List(ctx, state.Submitted)
+	// Ids and states only: the bucket holds every batch ever recorded,
+	// and only the ones not tracked yet need their whole record.
+	refs, err := h.batches.ListRefs(ctx, state.Submitted)
 	if err != nil {
 		return err
 	}
-	seen := make(map[string]bool, len(list))
-	for _, b := range list {
-		seen[b.ID] = true
-		h.track(b)
+	seen := make(map[string]bool, len(refs))
+	for _, r := range refs {
+		seen[r.ID] = true
+		if h.isTracked(r.ID) {
+			continue
+		}
+		b, err := h.batches.Get(ctx, r.ID)
+		if errors.Is(err, state.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if b.State == state.Submitted {
+			h.track(b)
+		}
 	}
 	h.mu.Lock()
 	for id, t := range h.tracked {

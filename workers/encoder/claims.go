@@ -225,8 +225,9 @@ func (h *Handler) announce(id string) {
 	h.announced.ids[id] = true
 }
 
-// idLocks is a mutex per intent id, held by [Handler.Handle] from its first
-// look at the id until the intent is rejected or added to a batch. The zero
+// idLocks is a mutex per intent id, held while a delivery of the id is
+// decided (Handler.take): from the first look at the id until the intent
+// is rejected or added to a batch. The zero
 // value is ready to use.
 type idLocks struct {
 	mu sync.Mutex

@@ -168,9 +168,8 @@ type Deps struct {
 	Now func() time.Time
 }
 
-// Handler is the encoder. Create it with [New], register [Handler.Worker]
-// with the router, call [Handler.Recover] before the router runs and
-// [Handler.Close] after it stopped.
+// Handler is the encoder. Create it with [New], call [Handler.Recover],
+// then [Handler.Run] until shutdown, and [Handler.Close] after Run returned.
 type Handler struct {
 	cfg      Config
 	js       jetstream.JetStream

@@ -68,32 +68,11 @@ func (in *Intents) Claim(ctx context.Context, intentID, batchID string) (*Intent
 	if err := checkIDs(intentID, batchID); err != nil {
 		return nil, false, err
 	}
-	key := messages.SubjectToken(intentID)
-	for range in.opts.MaxAttempts {
-		now := in.opts.Now().UTC()
-		rec := &Intent{ID: intentID, BatchID: batchID, ClaimedAt: now, UpdatedAt: now}
-		data, err := json.Marshal(rec)
-		if err != nil {
-			return nil, false, fmt.Errorf("state: encoding intent %s: %w", intentID, err)
-		}
-		rev, err := in.kv.Create(ctx, key, data)
-		if err == nil {
-			rec.Revision = rev
-			return rec, true, nil
-		}
-		if !errors.Is(err, jetstream.ErrKeyExists) {
-			return nil, false, fmt.Errorf("state: claiming intent %s for batch %s: %w", intentID, batchID, err)
-		}
-		have, err := in.Get(ctx, intentID)
-		if errors.Is(err, ErrNotFound) {
-			continue // released meanwhile: try again
-		}
-		if err != nil {
-			return nil, false, err
-		}
-		return have, have.BatchID == batchID, nil
+	rec, created, err := in.create(ctx, intentID, Intent{BatchID: batchID}, "claiming intent "+intentID+" for batch "+batchID)
+	if err != nil {
+		return nil, false, err
 	}
-	return nil, false, fmt.Errorf("state: intent %s: %w", intentID, ErrConflict)
+	return rec, created || rec.BatchID == batchID, nil
 }
 
 // Reject records that intent intentID was refused, with a create-only
@@ -108,21 +87,29 @@ func (in *Intents) Reject(ctx context.Context, intentID string) (*Intent, bool, 
 	if intentID == "" {
 		return nil, false, errors.New("state: rejecting an intent without an id")
 	}
+	return in.create(ctx, intentID, Intent{Rejected: true}, "recording the rejection of intent "+intentID)
+}
+
+// create writes the record of intentID (rec with its id and times set)
+// create-only. It returns the stored record and true when it wrote it, or
+// the record that exists and false; a record deleted between the two
+// (released by a failed batch) is created again.
+func (in *Intents) create(ctx context.Context, intentID string, rec Intent, what string) (*Intent, bool, error) {
 	key := messages.SubjectToken(intentID)
 	for range in.opts.MaxAttempts {
 		now := in.opts.Now().UTC()
-		rec := &Intent{ID: intentID, Rejected: true, ClaimedAt: now, UpdatedAt: now}
-		data, err := json.Marshal(rec)
+		rec.ID, rec.ClaimedAt, rec.UpdatedAt = intentID, now, now
+		data, err := json.Marshal(&rec)
 		if err != nil {
 			return nil, false, fmt.Errorf("state: encoding intent %s: %w", intentID, err)
 		}
 		rev, err := in.kv.Create(ctx, key, data)
 		if err == nil {
 			rec.Revision = rev
-			return rec, true, nil
+			return &rec, true, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) {
-			return nil, false, fmt.Errorf("state: recording the rejection of intent %s: %w", intentID, err)
+			return nil, false, fmt.Errorf("state: %s: %w", what, err)
 		}
 		have, err := in.Get(ctx, intentID)
 		if errors.Is(err, ErrNotFound) {

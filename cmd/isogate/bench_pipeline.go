@@ -48,8 +48,10 @@ JetStream file storage in a temporary directory, every worker, the simulated
 bank with no added latency (no faults, status play-out immediate) — and
 publishes N generated valid intents as an upstream service would: async, on
 pay.intent.<id>, Nats-Msg-Id = id, Nats-Expected-Last-Subject-Sequence 0,
-at most --window unacknowledged at once. An ordered consumer on PAYMENTS
-follows the events. Then, in the same server, it takes the raw baseline.
+at most --window unacknowledged at once, and with --rate R no faster than R
+a second (by default as fast as the broker acknowledges). An ordered
+consumer on PAYMENTS follows the events. Then, in the same server, it takes
+the raw baseline.
 
   intents_per_s      N / (first publish → the last pay.batch.submitted that
                      completes every intent's batch); times are the stream
@@ -110,6 +112,7 @@ type benchPipelineResult struct {
 	// For the table.
 	wait                   time.Duration
 	window                 int
+	rate                   float64
 	payloadBytes           int
 	batches                int
 	timerClosed            int
@@ -212,6 +215,7 @@ func runBenchPipeline(ctx context.Context, env *cliEnv, args []string) int {
 	asJSON := fs.Bool("json", false, "print only the JSON line on stdout")
 	fs.DurationVar(&b.wait, "wait", 100*time.Millisecond, "encoder.wait: a batch closes this long after its first intent")
 	fs.IntVar(&b.window, "window", 1024, "publishes awaiting their acknowledgement at most, pipeline and baseline")
+	fs.Float64Var(&b.rate, "rate", 0, "publish at most `R` intents per second (0: as fast as the broker acknowledges); a paced run shows the latency while the pipeline keeps up")
 	fs.DurationVar(&b.timeout, "timeout", 10*time.Minute, "give up after this `DURATION`")
 	fs.StringVar(&b.cpuprofile, "cpuprofile", "", "write a CPU profile of the pipeline run to `FILE`")
 	fs.StringVar(&b.memprofile, "memprofile", "", "write a heap profile to `FILE` whenever the live heap (checked every second) is 10% above its largest so far")
@@ -232,6 +236,9 @@ func runBenchPipeline(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	if b.wait <= 0 || b.timeout <= 0 {
 		usageErrs = append(usageErrs, "--wait and --timeout must be positive")
+	}
+	if b.rate < 0 || math.IsNaN(b.rate) || math.IsInf(b.rate, 0) {
+		usageErrs = append(usageErrs, "--rate must be 0 (unpaced) or a positive number of intents per second")
 	}
 	if b.window < 1 {
 		usageErrs = append(usageErrs, "--window must be positive")
@@ -266,6 +273,7 @@ type pipelineBench struct {
 	sync       string
 	wait       time.Duration
 	window     int
+	rate       float64 // intents per second, 0: unpaced
 	timeout    time.Duration
 	cpuprofile string
 	memprofile string
@@ -608,7 +616,7 @@ func (t *pipeTracker) deliveredNs(seq uint64) (int64, bool) {
 }
 
 func (b *pipelineBench) run(ctx context.Context) (*benchPipelineResult, error) {
-	res := &benchPipelineResult{Intents: b.n, Sync: b.sync, wait: b.wait, window: b.window}
+	res := &benchPipelineResult{Intents: b.n, Sync: b.sync, wait: b.wait, window: b.window, rate: b.rate}
 	templates, err := benchTemplatesFor(b.n)
 	if err != nil {
 		return nil, err
@@ -777,6 +785,18 @@ func (b *pipelineBench) pipeline(gctx, ctx context.Context, t *pipeTracker, temp
 			case <-gctx.Done():
 				pubDone <- gctx.Err()
 				return
+			}
+			if b.rate > 0 {
+				// Paced: intent i goes out at i/rate seconds, in steps of
+				// at least a millisecond.
+				if d := time.Until(t.start.Add(time.Duration(float64(i) / b.rate * float64(time.Second)))); d >= time.Millisecond {
+					select {
+					case <-time.After(d):
+					case <-gctx.Done():
+						pubDone <- gctx.Err()
+						return
+					}
+				}
 			}
 			id := benchIntentID(i)
 			msg := nats.NewMsg(messages.IntentSubject(id))
@@ -1093,8 +1113,12 @@ func peakRSSMB() float64 {
 
 func printBenchPipeline(w io.Writer, r *benchPipelineResult) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "pipeline\t%d intents of %d bytes, sync %s, encoder wait %s, window %d, %d batches (%d closed by the timer)\n",
-		r.Intents, r.payloadBytes, r.Sync, r.wait, r.window, r.batches, r.timerClosed)
+	paced := "unpaced"
+	if r.rate > 0 {
+		paced = fmt.Sprintf("paced at %.0f/s", r.rate)
+	}
+	fmt.Fprintf(tw, "pipeline\t%d intents of %d bytes, sync %s, encoder wait %s, window %d, %s, %d batches (%d closed by the timer)\n",
+		r.Intents, r.payloadBytes, r.Sync, r.wait, r.window, paced, r.batches, r.timerClosed)
 	fmt.Fprintf(tw, "intents/s\t%.0f\tall batches submitted after %.3f s (publishing took %.3f s)\n", r.IntentsPerS, r.submitS, r.publishS)
 	fmt.Fprintf(tw, "final/s\t%.0f\tall final pay.status after %.3f s\n", r.FinalPerS, r.finalS)
 	fmt.Fprintf(tw, "latency p50\t%.2f ms\tpublish → pay.batch.submitted, batch wait excluded (with it: %.2f ms; wait %.2f ms)\n", r.P50Ms, r.p50TotalMs, r.p50WaitMs)

@@ -61,6 +61,31 @@ func TestBenchPipeline(t *testing.T) {
 	}
 }
 
+// TestBenchPipelinePaced: with --rate the intents go out no faster than
+// asked, so the measured rate cannot exceed it (unpaced, 300 intents
+// finish several times faster here).
+func TestBenchPipelinePaced(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole gateway")
+	}
+	var stdout, stderr bytes.Buffer
+	env := &cliEnv{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }}
+	code := run(t.Context(), env, []string{"bench", "pipeline", "--json", "--intents", "300", "--sync", "interval", "--rate", "500", "--timeout", "2m"})
+	if code != 0 {
+		t.Fatalf("bench pipeline: exit %d\n%s", code, stderr.String())
+	}
+	var got struct {
+		IntentsPerS float64 `json:"intents_per_s"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	// The last of 300 intents leaves at 299/500 s: N over at least that.
+	if limit := 300 / (299.0 / 500); got.IntentsPerS <= 0 || got.IntentsPerS > limit {
+		t.Errorf("intents_per_s = %v at --rate 500, want at most %.1f", got.IntentsPerS, limit)
+	}
+}
+
 // TestBenchPipelineUsage: bad flags exit 2 without starting anything, and
 // the profile flags stay out of the usage.
 func TestBenchPipelineUsage(t *testing.T) {
@@ -69,6 +94,8 @@ func TestBenchPipelineUsage(t *testing.T) {
 		{"--intents", "1000001"},
 		{"--sync", "sometimes"},
 		{"--window", "0"},
+		{"--rate", "-1"},
+		{"--rate", "NaN"},
 		{"extra"},
 	} {
 		var stdout, stderr bytes.Buffer

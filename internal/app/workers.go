@@ -108,7 +108,8 @@ func (g *Gateway) startWorkers(ctx context.Context, opts Options) error {
 			// logs and metrics.
 			g.background = append(g.background, enc.Run)
 		case config.WorkerSubmitter:
-			scfg := submitter.Config{Channel: channelName(cfg), UploadTimeout: cfg.Submitter.UploadTimeout}
+			scfg := submitter.Config{Channel: channelName(cfg), UploadTimeout: cfg.Submitter.UploadTimeout,
+				Concurrency: cfg.Submitter.Concurrency}
 			if opts.Submitter != nil {
 				opts.Submitter(&scfg)
 			}

@@ -206,6 +206,11 @@ type Submitter struct {
 	// submitting — its submitter died mid-upload — as in doubt. Keep it
 	// above bank.h2h.timeout. Default: 60s.
 	UploadTimeout time.Duration `yaml:"upload_timeout"`
+	// Concurrency is how many batches one process uploads at once: the
+	// submitter's throughput is about Concurrency ÷ the time one batch
+	// takes (an upload and a few round trips). Mind what the bank allows.
+	// Default: 4.
+	Concurrency int `yaml:"concurrency"`
 }
 
 // StatusPoller tunes how often the bank is asked for the status of a
@@ -318,7 +323,7 @@ func Default() Config {
 			H2H:     H2H{CertStore: "data/certs", Sign: "none", Timeout: 30 * time.Second},
 		},
 		Encoder:      Encoder{DefaultProfile: "ekase", Wait: 2 * time.Second},
-		Submitter:    Submitter{UploadTimeout: time.Minute},
+		Submitter:    Submitter{UploadTimeout: time.Minute, Concurrency: 4},
 		StatusPoller: StatusPoller{FirstDelay: 2 * time.Second, Interval: 2 * time.Second, MaxInterval: 5 * time.Minute},
 		Statements:   Statements{Tick: 30 * time.Second, Intraday: 15 * time.Minute, Retry: time.Minute, RequestTimeout: time.Minute},
 	}
@@ -603,6 +608,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Submitter.UploadTimeout <= 0 {
 		bad("submitter.upload_timeout", "must be positive")
+	}
+	if c.Submitter.Concurrency < 1 || c.Submitter.Concurrency > 256 {
+		bad("submitter.concurrency", "want 1 to 256 batches at once, got %d", c.Submitter.Concurrency)
 	}
 	for _, d := range []struct {
 		name string

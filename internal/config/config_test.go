@@ -122,6 +122,7 @@ func TestValidateNamesEverySetting(t *testing.T) {
 	cfg.Ops.Listen = "8080"
 	cfg.Publish.InFlight = 0
 	cfg.Submitter.UploadTimeout = -time.Second
+	cfg.Submitter.Concurrency = 0
 	cfg.StatusPoller.FirstDelay = 0
 	cfg.StatusPoller.MaxInterval = time.Second
 	cfg.StatusPoller.Interval = time.Minute
@@ -132,7 +133,7 @@ func TestValidateNamesEverySetting(t *testing.T) {
 	}
 	for _, setting := range []string{"log.level", "nats.embedded.port", "nats.embedded.sync_interval",
 		"nats.streams.replicas", "nats.streams.max_age.PAYMENT", "ops.listen", "publish.in_flight",
-		"submitter.upload_timeout", "statuspoller.first_delay", "statuspoller.max_interval", "crash_at"} {
+		"submitter.upload_timeout", "submitter.concurrency", "statuspoller.first_delay", "statuspoller.max_interval", "crash_at"} {
 		if !strings.Contains(err.Error(), "config: "+setting+":") {
 			t.Errorf("Validate() error does not name %s:\n%v", setting, err)
 		}

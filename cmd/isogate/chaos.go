@@ -103,6 +103,10 @@ type chaosResult struct {
 	Failed           int            `json:"failed"`
 	Settled          int            `json:"settled"`
 	Conflicts        int            `json:"conflicting"`
+	StatusEvents     int            `json:"status_events"`
+	StatusChanged    int            `json:"intents_with_several_statuses"`
+	StatusRepeated   int            `json:"status_events_repeated"`
+	StatusAfterFinal int            `json:"status_events_after_final"`
 	InDoubt          int            `json:"in_doubt_batches"`
 	Batches          int            `json:"batches"`
 	DLQEntries       int            `json:"dlq_entries"`
@@ -306,7 +310,10 @@ func (h *chaos) run(ctx context.Context) (*chaosResult, []string, error) {
 
 	// The bank, in this process: its ledger is the check.
 	h.bank, err = banksim.Start(banksim.Config{Profile: "ekase", Seed: int64(h.seed & math.MaxInt64),
-		Delays: banksim.Delays{Process: 200 * time.Millisecond, Settle: 300 * time.Millisecond},
+		// Settled well after the status poller's first look (first_delay
+		// 500ms): most intents get ACSP, then ACSC, so later statuses
+		// meet the kills too.
+		Delays: banksim.Delays{Process: 200 * time.Millisecond, Settle: 1500 * time.Millisecond},
 		Faults: chaosBankFaults}, "127.0.0.1:0", filepath.Join(h.dir, "banksim-tls"))
 	if err != nil {
 		return nil, nil, err
@@ -864,6 +871,8 @@ func (h *chaos) audit(ctx context.Context, intents []messages.PaymentIntent) (*c
 	// A fresh tracker from the stream, not the live one: what is stored.
 	tr := newTracker(intents)
 	inDoubt := map[string]bool{}
+	lastStatus := map[string]messages.PaymentStatus{}
+	changed := map[string]bool{}
 	err := h.readStream(ctx, messages.StreamPayments, []string{messages.SubjectIntentsRejected, messages.SubjectBatchesEncoded,
 		messages.SubjectBatchesSubmitted, messages.SubjectBatchesFailed, messages.SubjectStatuses, messages.SubjectSettled,
 		messages.SubjectBatchesInDoubt}, func(m jetstream.Msg) {
@@ -874,6 +883,24 @@ func (h *chaos) audit(ctx context.Context, intents []messages.PaymentIntent) (*c
 			}
 			return
 		}
+		if strings.HasPrefix(m.Subject(), "pay.status.") {
+			// One event per change: never the same status twice in a row
+			// for an intent, nothing after a final one.
+			var ev messages.PaymentStatus
+			if json.Unmarshal(m.Data(), &ev) == nil {
+				res.StatusEvents++
+				prev, seen := lastStatus[ev.IntentID]
+				switch {
+				case seen && prev.Final:
+					res.StatusAfterFinal++
+				case seen && prev.Status == ev.Status:
+					res.StatusRepeated++
+				case seen:
+					changed[ev.IntentID] = true
+				}
+				lastStatus[ev.IntentID] = ev
+			}
+		}
 		tr.observe(m.Subject(), m.Data())
 	})
 	if err != nil {
@@ -881,6 +908,10 @@ func (h *chaos) audit(ctx context.Context, intents []messages.PaymentIntent) (*c
 	}
 	r, _, conflicts, _ := tr.result()
 	res.Rejected, res.Accepted, res.Failed, res.Settled, res.Conflicts = r.Rejected, r.Accepted, r.Failed, r.Settled, conflicts
+	res.StatusChanged = len(changed)
+	if res.StatusRepeated > 0 || res.StatusAfterFinal > 0 {
+		fail("pay.status: %d events repeat the intent's previous status, %d follow a final one", res.StatusRepeated, res.StatusAfterFinal)
+	}
 	res.Unterminated = r.Pending
 
 	// Every intent stored once on its own subject.

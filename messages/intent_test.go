@@ -642,3 +642,42 @@ func TestLargeObjectDuplicates(t *testing.T) {
 		}
 	}
 }
+
+// TestParseIntentPooledArena: ParseIntent recycles its value arena; the
+// result of an input must not depend on what was parsed before it.
+func TestParseIntentPooledArena(t *testing.T) {
+	var inputs []string
+	inputs = append(inputs, exampleIntent, `{"id":"A"}`, `[]`, `{"id":"B","lines":[1,2]}`, `{"x":{"y":{"z":1}}}`)
+	inputs = append(inputs, strings.Replace(exampleIntent, `"amount": "1234.50"`, `"amount": "1.00", "extra": [1, 2, 3]`, 1))
+	var big strings.Builder
+	big.WriteString(strings.TrimSuffix(strings.TrimSpace(exampleIntent), "}"))
+	for i := range 300 {
+		fmt.Fprintf(&big, `, "k%d": "v%d"`, i, i)
+	}
+	big.WriteString("}")
+	inputs = append(inputs, big.String())
+	type result struct {
+		p   PaymentIntent
+		err string
+	}
+	parse := func(s string) result {
+		p, err := ParseIntent([]byte(s))
+		r := result{p: p}
+		if err != nil {
+			r.err = err.Error()
+		}
+		return r
+	}
+	want := make([]result, len(inputs))
+	for i, s := range inputs {
+		want[i] = parse(s)
+	}
+	for round := range 3 {
+		for i := len(inputs) - 1; i >= 0; i-- {
+			parse(inputs[(i+round)%len(inputs)]) // something else first
+			if got := parse(inputs[i]); !reflect.DeepEqual(got, want[i]) {
+				t.Fatalf("input %d after input %d: %+v, want %+v", i, (i+round)%len(inputs), got, want[i])
+			}
+		}
+	}
+}

@@ -46,7 +46,16 @@ func ParseIntent(data []byte) (PaymentIntent, error) {
 	if !utf8.Valid(data) {
 		return p, &JSONError{Reason: "input is not valid UTF-8", Offset: -1}
 	}
-	root, jerr := readJSON(data)
+	// The value tree lives in a pooled arena until the intent is read
+	// from it: nothing of it is kept (the intent's strings are slices of
+	// the input's copy), so its values go back, cleared of their pointers.
+	arena := arenas.Get().(*[]jsonValue)
+	used := 0
+	defer func() {
+		clear((*arena)[:used])
+		arenas.Put(arena)
+	}()
+	root, jerr := readJSON(data, *arena, &used)
 	if jerr != nil {
 		return p, jerr
 	}
@@ -116,10 +125,12 @@ type jsonValue struct {
 }
 
 // readJSON reads exactly one JSON value from data with bounded depth: with
-// the fast reader when it takes the input, else with the token walk, which
-// also words every error.
-func readJSON(data []byte) (*jsonValue, *JSONError) {
-	if v, ok := readJSONFast(data); ok {
+// the fast reader (its first values in arena, *used of them) when it takes
+// the input, else with the token walk, which also words every error.
+func readJSON(data []byte, arena []jsonValue, used *int) (*jsonValue, *JSONError) {
+	v, ok, n := readJSONFastIn(data, arena)
+	*used = n
+	if ok {
 		return v, nil
 	}
 	return readJSONTokens(data)

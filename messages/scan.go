@@ -1,6 +1,9 @@
 package messages
 
-import "bytes"
+import (
+	"bytes"
+	"sync"
+)
 
 // This file holds the fast paths of ParseIntent: a JSON reader for the
 // plain, well-formed input nearly every intent is, and byte loops in place of
@@ -26,34 +29,45 @@ const maxJSONArena = 256
 // compare the two. The strings it returns share one copy of the input (at
 // most MaxIntentSize bytes), which an intent kept in memory keeps alive.
 type fastReader struct {
-	s     string // the input, converted once: strings are slices of it
-	i     int
-	arena []jsonValue
+	s         string // the input, converted once: strings are slices of it
+	i         int
+	arena     []jsonValue
+	allocated int // values handed out
 }
 
 // readJSONFast reads data, which must be valid UTF-8, with a fastReader.
 func readJSONFast(data []byte) (*jsonValue, bool) {
-	r := fastReader{s: string(data)}
 	// Every value but the first follows a ':', a ',' or a '[': one
 	// allocation holds them all (up to a bound; chunks follow).
 	n := 1 + bytes.Count(data, []byte{':'}) + bytes.Count(data, []byte{','}) + bytes.Count(data, []byte{'['})
-	r.arena = make([]jsonValue, 0, min(n, maxJSONArena))
+	v, ok, _ := readJSONFastIn(data, make([]jsonValue, 0, min(n, maxJSONArena)))
+	return v, ok
+}
+
+// readJSONFastIn is readJSONFast taking its first values from arena (its
+// capacity; chunks follow when it is full). The tree it returns lives in
+// arena until the caller reuses it (strings are slices of one copy of
+// data, never of the arena); used is how many of arena's values it wrote,
+// the ones a caller recycling arena must clear.
+func readJSONFastIn(data []byte, arena []jsonValue) (v *jsonValue, ok bool, used int) {
+	r := fastReader{s: string(data), arena: arena[:0]}
+	defer func() { used = min(r.allocated, cap(arena)) }()
 	r.space()
 	if r.i >= len(r.s) || r.s[r.i] != '{' {
-		return nil, false // errors and non-objects: the token walk words them
+		return nil, false, 0 // errors and non-objects: the token walk words them
 	}
-	v, ok := r.value(0)
-	if !ok {
-		return nil, false
+	if v, ok = r.value(0); !ok {
+		return nil, false, 0
 	}
 	r.space()
 	if r.i != len(r.s) {
-		return nil, false
+		return nil, false, 0
 	}
-	return v, true
+	return v, true, 0
 }
 
 func (r *fastReader) alloc() *jsonValue {
+	r.allocated++
 	if len(r.arena) == cap(r.arena) {
 		r.arena = make([]jsonValue, 0, jsonArenaChunk)
 	}
@@ -347,3 +361,10 @@ func isProfileName(s string) bool {
 
 // isCountryShape: ^[A-Z]{2}$
 func isCountryShape(s string) bool { return len(s) == 2 && all(s, isUpper) }
+
+// arenas recycles the fast reader's first allocation between intents: a
+// value tree is garbage once ParseIntent has read it into the intent.
+var arenas = sync.Pool{New: func() any {
+	a := make([]jsonValue, 0, maxJSONArena)
+	return &a
+}}

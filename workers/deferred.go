@@ -111,7 +111,8 @@ func (r *deferredRun) done(*Pending) {
 	r.unsettled.Done()
 }
 
-// RunDeferred runs a deferred worker until ctx ends: it fetches messages
+// RunDeferred runs a deferred worker until ctx ends: it creates or updates
+// its consumer (retrying while NATS is unreachable), fetches messages
 // for free slots (Consumer.Concurrency), hands each to cfg.Take, sends
 // InProgress heartbeats for every message held longer than AckWait/3, and
 // settles each as [Pending.Settle] says. When ctx ends it stops fetching,
@@ -146,14 +147,32 @@ func RunDeferred(ctx context.Context, cfg DeferredConfig) error {
 	}
 	dl := &deadLetterer{pub: NewPublisher(rc.JS, rc.PublishTimeout), now: rc.Now, timeout: rc.PublishTimeout, seen: newFailureTracker()}
 	mws := []message.HandlerMiddleware{logging(rc.Logger), m.middleware, dl.middleware, recoverer}
-	cons, err := spec.ensure(ctx, rc.JS)
-	if err != nil {
-		return err
+	log := rc.Logger.With(slog.String("worker", cfg.Name), slog.String("consumer", spec.Name))
+	// The consumer is created or updated before the first fetch; while
+	// NATS is unreachable (a cluster restarting) that is retried with
+	// backoff until ctx ends, as the fetch loop retries its pulls.
+	var cons jetstream.Consumer
+	for failures := 1; ; failures++ {
+		actx, cancel := context.WithTimeout(ctx, rc.PollWait)
+		cons, err = spec.ensure(actx, rc.JS)
+		cancel()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil // stopped before it started: nothing held
+		}
+		log.Warn("creating the consumer (retrying)", slog.String("error", err.Error()), slog.Int("failures", failures))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(min(time.Duration(failures)*200*time.Millisecond, 5*time.Second)):
+		}
 	}
 	hard, hardCancel := context.WithCancel(context.Background())
 	defer hardCancel()
 	r := &deferredRun{
-		cfg: cfg, log: rc.Logger.With(slog.String("worker", cfg.Name), slog.String("consumer", spec.Name)),
+		cfg: cfg, log: log,
 		chain: func(h message.HandlerFunc) message.HandlerFunc {
 			for i := len(mws) - 1; i >= 0; i-- {
 				h = mws[i](h)

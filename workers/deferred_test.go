@@ -147,3 +147,31 @@ func TestDeferredHeartbeatsAndDrain(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "acked by the second run", func() bool { return e.settled(t, "hold", seq) })
 }
+
+// TestDeferredStartsWhileNATSIsDown: a deferred worker started while the
+// server is down (a cluster restarting) keeps trying to create its consumer
+// instead of failing, and works once the server is back.
+func TestDeferredStartsWhileNATSIsDown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	seq := e.publish(t, "pay.test.down.1", []byte(`{}`), nil)
+	e.srv.Stop()
+	done := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		done <- workers.RunDeferred(ctx, workers.DeferredConfig{JS: e.js, Name: "down", Consumer: spec("down"), Logger: testLogger(t),
+			PollWait: 200 * time.Millisecond, Take: func(p *workers.Pending) { p.Settle(nil) }})
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("RunDeferred returned while NATS was down: %v", err)
+	case <-time.After(time.Second): // several attempts
+	}
+	e.srv.Restart()
+	waitFor(t, 15*time.Second, "the message handled once NATS is back", func() bool { return e.settled(t, "down", seq) })
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("RunDeferred after its context ended = %v, want nil", err)
+	}
+}

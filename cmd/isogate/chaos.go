@@ -28,6 +28,7 @@ import (
 	"github.com/isogate/isogate/internal/config"
 	"github.com/isogate/isogate/messages"
 	"github.com/isogate/isogate/workers/encoder"
+	"github.com/isogate/isogate/workers/statuspoller"
 	"github.com/isogate/isogate/workers/submitter"
 )
 
@@ -604,10 +605,11 @@ func (h *chaos) supervise(w *chaosWorker) {
 	}
 }
 
-// armFor picks the crash point of a new encoder or submitter incarnation
-// during the fault phase, to die the 1st to 3rd time it reaches it: every
-// one is armed until the crash-hook minimum (and two more) is reached —
-// the hooks fire only while work flows — then about half.
+// armFor picks the crash point of a new encoder, submitter or status
+// poller incarnation during the fault phase, to die the 1st to 3rd time it
+// reaches it: every one is armed until the crash-hook minimum (and two
+// more) is reached — the hooks fire only while work flows — then about
+// half.
 func (h *chaos) armFor(role string) string {
 	if h.calm.Load() {
 		return ""
@@ -619,6 +621,8 @@ func (h *chaos) armFor(role string) string {
 			encoder.CrashPublished, encoder.CrashAcking}
 	case config.WorkerSubmitter:
 		points = []string{submitter.CrashAfterCAS, submitter.CrashAfterUpload, submitter.CrashAfterInDoubt, submitter.CrashBeforeAck}
+	case config.WorkerStatusPoller:
+		points = []string{statuspoller.CrashBeforePublish, statuspoller.CrashAfterPublish}
 	default:
 		return ""
 	}

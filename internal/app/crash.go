@@ -8,6 +8,7 @@ import (
 
 	"github.com/isogate/isogate/internal/config"
 	"github.com/isogate/isogate/workers/encoder"
+	"github.com/isogate/isogate/workers/statuspoller"
 	"github.com/isogate/isogate/workers/submitter"
 )
 
@@ -17,6 +18,7 @@ var crashPoints = map[string][]string{
 		encoder.CrashTransitioned, encoder.CrashPublished, encoder.CrashAcking},
 	config.WorkerSubmitter: {submitter.CrashAfterCAS, submitter.CrashAfterUpload, submitter.CrashAfterInDoubt,
 		submitter.CrashBeforeAck},
+	config.WorkerStatusPoller: {statuspoller.CrashBeforePublish, statuspoller.CrashAfterPublish},
 }
 
 // crashHook returns the crash hook cfg.CrashAt arms for worker, or nil when

@@ -144,6 +144,11 @@ func (g *Gateway) startWorkers(ctx context.Context, opts Options) error {
 			if opts.StatusPoller != nil {
 				opts.StatusPoller(&pcfg)
 			}
+			if hook, err := g.crashHook(name); err != nil {
+				return err
+			} else if hook != nil {
+				pcfg.Crash = hook
+			}
 			sp, err := statuspoller.New(pcfg, statuspoller.Deps{JS: g.JS, Publisher: pub, Batches: batches, Intents: intents,
 				Archive: arch, Channel: g.Channel, Logger: g.log, Registerer: g.Registry})
 			if err != nil {

@@ -641,8 +641,8 @@ func ParseCrashAt(s string) (worker, point string, n int, err error) {
 		return "", "", 0, fmt.Errorf("%q is not WORKER:POINT or WORKER:POINT:N", s)
 	}
 	worker, point, n = parts[0], parts[1], 1
-	if worker != WorkerEncoder && worker != WorkerSubmitter {
-		return "", "", 0, fmt.Errorf("%q: worker %q has no crash points (encoder or submitter)", s, worker)
+	if worker != WorkerEncoder && worker != WorkerSubmitter && worker != WorkerStatusPoller {
+		return "", "", 0, fmt.Errorf("%q: worker %q has no crash points (encoder, submitter or statuspoller)", s, worker)
 	}
 	if len(parts) == 3 {
 		if n, err = strconv.Atoi(parts[2]); err != nil || n < 1 {

@@ -291,6 +291,7 @@ func TestParseCrashAt(t *testing.T) {
 	}{
 		{in: "encoder:claimed", worker: "encoder", point: "claimed", n: 1},
 		{in: "submitter:after-upload:3", worker: "submitter", point: "after-upload", n: 3},
+		{in: "statuspoller:after-publish:2", worker: "statuspoller", point: "after-publish", n: 2},
 		{in: "encoder", wantErr: "not WORKER:POINT"},
 		{in: "encoder:", wantErr: "not WORKER:POINT"},
 		{in: "reconciler:x", wantErr: "has no crash points"},

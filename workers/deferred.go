@@ -195,7 +195,22 @@ func RunDeferred(ctx context.Context, cfg DeferredConfig) error {
 	var hb sync.WaitGroup
 	hb.Go(func() { r.heartbeats(spec.AckWait/3, hbStop) })
 
-	r.fetch(ctx, cons, spec, rc.PollWait, takes)
+	pull(ctx, ctx.Done(), cons, spec.FetchBatch, rc.PollWait, r.slots, r.log, func(m jetstream.Msg) bool {
+		d, wm, err := newDelivery(m, cfg.Name, spec)
+		if err != nil {
+			r.log.Error("message without JetStream metadata", slog.String("subject", m.Subject()), slog.String("error", err.Error()))
+			_ = m.Term()
+			return false
+		}
+		wm.SetContext(context.WithValue(r.hard, deliveryKey{}, d))
+		p := &Pending{Delivery: d, Msg: wm, m: m, run: r}
+		r.mu.Lock()
+		r.pending[p] = struct{}{}
+		r.mu.Unlock()
+		r.unsettled.Add(1)
+		takes <- p
+		return true
+	})
 	close(takes)
 	takers.Wait()
 	if cfg.Stopping != nil {
@@ -235,65 +250,6 @@ func (r *deferredRun) take(p *Pending) {
 		}()
 		r.cfg.Take(p)
 	}()
-}
-
-// fetch pulls messages for free slots until ctx ends.
-func (r *deferredRun) fetch(ctx context.Context, cons jetstream.Consumer, spec ConsumerSpec, pollWait time.Duration, takes chan<- *Pending) {
-	failures := 0
-	for {
-		select {
-		case r.slots <- struct{}{}:
-		case <-ctx.Done():
-			return
-		}
-		n := 1
-	more:
-		for n < spec.FetchBatch {
-			select {
-			case r.slots <- struct{}{}:
-				n++
-			default:
-				break more
-			}
-		}
-		pctx, cancel := context.WithTimeout(ctx, pollWait)
-		batch, err := cons.Fetch(n, jetstream.FetchContext(pctx))
-		got := 0
-		if err == nil {
-			for m := range batch.Messages() {
-				d, wm, derr := newDelivery(m, r.cfg.Name, spec)
-				if derr != nil {
-					r.log.Error("message without JetStream metadata", slog.String("subject", m.Subject()), slog.String("error", derr.Error()))
-					_ = m.Term()
-					continue
-				}
-				got++
-				wm.SetContext(context.WithValue(r.hard, deliveryKey{}, d))
-				p := &Pending{Delivery: d, Msg: wm, m: m, run: r}
-				r.mu.Lock()
-				r.pending[p] = struct{}{}
-				r.mu.Unlock()
-				r.unsettled.Add(1)
-				takes <- p
-			}
-			err = batch.Error()
-		}
-		cancel()
-		for range n - got {
-			<-r.slots
-		}
-		if err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoMessages) {
-			failures++
-			r.log.Warn("fetching messages", slog.String("error", err.Error()), slog.Int("failures", failures))
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(min(time.Duration(failures)*200*time.Millisecond, 5*time.Second)):
-			}
-			continue
-		}
-		failures = 0
-	}
 }
 
 // heartbeats sends InProgress for every message held longer than every,

@@ -213,7 +213,39 @@ func (s *Subscriber) run(ctx context.Context, cons jetstream.Consumer, out chan 
 
 	spec := s.cfg.Consumer
 	slots := make(chan struct{}, spec.Concurrency)
-	release := func() { <-slots }
+	pull(fetchCtx, stop, cons, spec.FetchBatch, s.cfg.PollWait, slots, s.log, func(m jetstream.Msg) bool {
+		// Add to inflight only while not closed, under the lock Close
+		// takes to set closed: then every Add happens before Close's Wait
+		// (a WaitGroup must not grow from zero while it is waited on). A
+		// message fetched after Close goes back to the server at once.
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			_ = m.Nak()
+			return false
+		}
+		mine.Add(1)
+		s.inflight.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.inflight.Done()
+			defer mine.Done()
+			defer func() { <-slots }()
+			s.deliver(m, out, stop)
+		}()
+		return true
+	})
+}
+
+// pull fetches messages for free slots until stop is closed: it takes a
+// slot (waiting for one), then as many more as are free up to fetchBatch,
+// asks for that many messages within pollWait, hands each to take — which
+// reports whether it kept the message, and then owns its slot — and gives
+// back the slots of messages not received or not kept. Fetch failures
+// (not an empty poll) are logged and retried after a growing pause, at
+// most 5 s. fetchCtx must end when stop is closed.
+func pull(fetchCtx context.Context, stop <-chan struct{}, cons jetstream.Consumer, fetchBatch int, pollWait time.Duration,
+	slots chan struct{}, log *slog.Logger, take func(jetstream.Msg) bool) {
 	failures := 0
 	for {
 		select {
@@ -223,7 +255,7 @@ func (s *Subscriber) run(ctx context.Context, cons jetstream.Consumer, out chan 
 		}
 		n := 1
 	more:
-		for n < spec.FetchBatch {
+		for n < fetchBatch {
 			select {
 			case slots <- struct{}{}:
 				n++
@@ -231,42 +263,24 @@ func (s *Subscriber) run(ctx context.Context, cons jetstream.Consumer, out chan 
 				break more
 			}
 		}
-		pctx, cancel := context.WithTimeout(fetchCtx, s.cfg.PollWait)
+		pctx, cancel := context.WithTimeout(fetchCtx, pollWait)
 		batch, err := cons.Fetch(n, jetstream.FetchContext(pctx))
-		got := 0
+		kept := 0
 		if err == nil {
 			for m := range batch.Messages() {
-				// Add to inflight only while not closed, under the lock
-				// Close takes to set closed: then every Add happens
-				// before Close's Wait (a WaitGroup must not grow from
-				// zero while it is waited on). A message fetched after
-				// Close goes back to the server at once.
-				s.mu.Lock()
-				if s.closed {
-					s.mu.Unlock()
-					_ = m.Nak()
-					continue
+				if take(m) {
+					kept++
 				}
-				got++
-				mine.Add(1)
-				s.inflight.Add(1)
-				s.mu.Unlock()
-				go func() {
-					defer s.inflight.Done()
-					defer mine.Done()
-					defer release()
-					s.deliver(m, out, stop)
-				}()
 			}
 			err = batch.Error()
 		}
 		cancel()
-		for range n - got {
-			release()
+		for range n - kept {
+			<-slots
 		}
 		if err != nil && fetchCtx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoMessages) {
 			failures++
-			s.log.Warn("fetching messages", slog.String("error", err.Error()), slog.Int("failures", failures))
+			log.Warn("fetching messages", slog.String("error", err.Error()), slog.Int("failures", failures))
 			select {
 			case <-stop:
 				return

@@ -38,7 +38,7 @@ import (
 )
 
 func init() {
-	benchModes["pipeline"] = benchMode{Summary: "N intents through the whole gateway (embedded JetStream, all workers, simulated bank) against a raw JetStream baseline", Run: runBenchPipeline}
+	benchModes["pipeline"] = command{Name: "pipeline", Summary: "N intents through the whole gateway (embedded JetStream, all workers, simulated bank) against a raw JetStream baseline", Run: runBenchPipeline}
 }
 
 const benchPipelineUsage = `usage: isogate bench pipeline [--intents N] [--sync always|interval] [--json]

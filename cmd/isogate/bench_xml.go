@@ -26,7 +26,7 @@ import (
 )
 
 func init() {
-	benchModes["xml"] = benchMode{Summary: "pain.001 encode (both profiles) and camt.053 streaming decode against an encoding/xml baseline", Run: runBenchXML}
+	benchModes["xml"] = command{Name: "xml", Summary: "pain.001 encode (both profiles) and camt.053 streaming decode against an encoding/xml baseline", Run: runBenchXML}
 }
 
 const benchXMLUsage = `usage: isogate bench xml [--json] [--tx N] [--camt-mb MB] [--runs N] [--min-time D]

@@ -50,36 +50,43 @@ func main() {
 }
 
 func run(ctx context.Context, env *cliEnv, args []string) int {
+	return dispatch(ctx, env, args, commands, "isogate", "command", "COMMAND [flags] [args]",
+		"Run 'isogate COMMAND -h' for a command's flags.")
+}
+
+// dispatch runs the entry of table that args[0] names (isogate's commands,
+// bench's modes), or prints the table's usage: exit 2 without a name or
+// with an unknown one, 0 for -h. prog prefixes the messages, kind names an
+// entry ("command"), synopsis follows prog in the usage line, and footer
+// ends the usage.
+func dispatch(ctx context.Context, env *cliEnv, args []string, table map[string]command, prog, kind, synopsis, footer string) int {
+	usage := func() {
+		w := env.Stderr
+		fmt.Fprintf(w, "usage: %s %s\n\n%ss:\n", prog, synopsis, kind)
+		names := make([]string, 0, len(table))
+		for n := range table {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			fmt.Fprintf(w, "  %-10s %s\n", n, table[n].Summary)
+		}
+		fmt.Fprintf(w, "\n%s\n", footer)
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(env.Stderr)
+		usage()
 		if len(args) == 0 {
 			return 2
 		}
 		return 0
 	}
-	c, ok := commands[args[0]]
+	c, ok := table[args[0]]
 	if !ok {
-		fmt.Fprintf(env.Stderr, "isogate: unknown command %q\n\n", args[0])
-		usage(env.Stderr)
+		fmt.Fprintf(env.Stderr, "%s: unknown %s %q\n\n", prog, kind, args[0])
+		usage()
 		return 2
 	}
 	return c.Run(ctx, env, args[1:])
-}
-
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: isogate COMMAND [flags] [args]")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "commands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].Summary)
-	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Run 'isogate COMMAND -h' for a command's flags.")
 }
 
 // parseFlags parses args with fs, allowing flags after positional arguments

@@ -137,6 +137,13 @@ func (w *xmlWriter) leaf(t *xmlTag, s string) {
 	if s == "" {
 		return
 	}
+	w.leafOpen(t)
+	w.b = appendEscaped(w.b, s)
+	w.b = append(w.b, t.close...)
+}
+
+// leafOpen starts a leaf element on its own line: <tag>.
+func (w *xmlWriter) leafOpen(t *xmlTag) {
 	w.closeStart()
 	if w.depth < tagDepths {
 		w.b = append(w.b, t.ind[w.depth]...)
@@ -144,8 +151,6 @@ func (w *xmlWriter) leaf(t *xmlTag, s string) {
 		w.newline(w.depth)
 		w.b = append(w.b, t.open...)
 	}
-	w.b = appendEscaped(w.b, s)
-	w.b = append(w.b, t.close...)
 }
 
 // leafASCII is leaf for text validated to hold nothing to escape (IBANs,
@@ -155,13 +160,7 @@ func (w *xmlWriter) leafASCII(t *xmlTag, s string) {
 	if s == "" {
 		return
 	}
-	w.closeStart()
-	if w.depth < tagDepths {
-		w.b = append(w.b, t.ind[w.depth]...)
-	} else {
-		w.newline(w.depth)
-		w.b = append(w.b, t.open...)
-	}
+	w.leafOpen(t)
 	w.b = append(w.b, s...)
 	w.b = append(w.b, t.close...)
 }

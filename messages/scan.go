@@ -1,7 +1,6 @@
 package messages
 
 import (
-	"bytes"
 	"sync"
 )
 
@@ -35,17 +34,9 @@ type fastReader struct {
 	allocated int // values handed out
 }
 
-// readJSONFast reads data, which must be valid UTF-8, with a fastReader.
-func readJSONFast(data []byte) (*jsonValue, bool) {
-	// Every value but the first follows a ':', a ',' or a '[': one
-	// allocation holds them all (up to a bound; chunks follow).
-	n := 1 + bytes.Count(data, []byte{':'}) + bytes.Count(data, []byte{','}) + bytes.Count(data, []byte{'['})
-	v, ok, _ := readJSONFastIn(data, make([]jsonValue, 0, min(n, maxJSONArena)))
-	return v, ok
-}
-
-// readJSONFastIn is readJSONFast taking its first values from arena (its
-// capacity; chunks follow when it is full). The tree it returns lives in
+// readJSONFastIn reads data, which must be valid UTF-8, with a fastReader
+// taking its first values from arena (its capacity; chunks follow when it
+// is full). The tree it returns lives in
 // arena until the caller reuses it (strings are slices of one copy of
 // data, never of the arena); used is how many of arena's values it wrote,
 // the ones a caller recycling arena must clear.

@@ -647,15 +647,6 @@ func money(e *etree.Element, path string) (*Money, error) {
 	return &Money{Amount: amt, Currency: ccy}, nil
 }
 
-// optMoney reads an optional amount: nil when absent.
-func optMoney(e *etree.Element, path string, names ...string) (*Money, error) {
-	c := child(e, names...)
-	if c == nil {
-		return nil, nil
-	}
-	return money(c, path+"/"+strings.Join(names, "/"))
-}
-
 func creditDebit(e *etree.Element, path string, required bool) (string, error) {
 	v := text(e, "CdtDbtInd")
 	switch v {

@@ -15,7 +15,8 @@ import (
 // intent has about 30.
 const jsonArenaChunk = 32
 
-// maxJSONArena bounds the first allocation of values, sized from the input.
+// maxJSONArena is the size of the pooled arena: the values of an intent
+// that fit before the reader allocates chunks.
 const maxJSONArena = 256
 
 // fastReader reads one JSON value from well-formed input without escapes.

@@ -23,32 +23,6 @@ import (
 	"github.com/isogate/isogate/xmlcodec"
 )
 
-// lastReadCounter is a JetStream whose streams count the reads of a
-// subject's last message: how often the poller looked at a status
-// subject instead of trusting an intent's record.
-type lastReadCounter struct {
-	jetstream.JetStream
-	reads *atomic.Int64
-}
-
-func (j lastReadCounter) Stream(ctx context.Context, name string) (jetstream.Stream, error) {
-	s, err := j.JetStream.Stream(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	return lastReadStream{Stream: s, reads: j.reads}, nil
-}
-
-type lastReadStream struct {
-	jetstream.Stream
-	reads *atomic.Int64
-}
-
-func (s lastReadStream) GetLastMsgForSubject(ctx context.Context, subject string) (*jetstream.RawStreamMsg, error) {
-	s.reads.Add(1)
-	return s.Stream.GetLastMsgForSubject(ctx, subject)
-}
-
 // docChannel is a bank that answers every status query with one pain.002.
 type docChannel struct{ doc []byte }
 
@@ -92,7 +66,7 @@ func newInternalEnv(t *testing.T, ch bank.Channel) *internalEnv {
 	if ch == nil {
 		ch = &docChannel{}
 	}
-	e.h, err = New(Config{}, Deps{JS: lastReadCounter{JetStream: js, reads: &e.reads}, Publisher: workers.NewPublisher(js, 0),
+	e.h, err = New(Config{}, Deps{JS: natstest.CountLastReads(js, &e.reads), Publisher: workers.NewPublisher(js, 0),
 		Batches: e.batches, Intents: e.intents, Archive: e.arch, Channel: ch})
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/isogate/isogate/internal/natstest"
 	"github.com/isogate/isogate/messages"
 	"github.com/isogate/isogate/workers/state"
 	"github.com/isogate/isogate/workers/statuspoller"
@@ -16,29 +17,6 @@ import (
 // reads counts what a poller read: the last message of a status subject,
 // and intent records in KV.
 type reads struct{ last, records atomic.Int64 }
-
-type countingJS struct {
-	jetstream.JetStream
-	n *reads
-}
-
-func (j countingJS) Stream(ctx context.Context, name string) (jetstream.Stream, error) {
-	s, err := j.JetStream.Stream(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	return countingStream{Stream: s, n: j.n}, nil
-}
-
-type countingStream struct {
-	jetstream.Stream
-	n *reads
-}
-
-func (s countingStream) GetLastMsgForSubject(ctx context.Context, subject string) (*jetstream.RawStreamMsg, error) {
-	s.n.last.Add(1)
-	return s.Stream.GetLastMsgForSubject(ctx, subject)
-}
 
 type countingKV struct {
 	jetstream.KeyValue
@@ -65,7 +43,7 @@ func (e *env) newCountingHandler(t *testing.T, crash func(string)) (*statuspolle
 		AckWait:      2 * time.Second,
 		Backoff:      []time.Duration{100 * time.Millisecond},
 		Crash:        crash,
-	}, statuspoller.Deps{JS: countingJS{JetStream: e.js, n: n}, Publisher: e.pub, Batches: e.batches,
+	}, statuspoller.Deps{JS: natstest.CountLastReads(e.js, &n.last), Publisher: e.pub, Batches: e.batches,
 		Intents: state.NewIntents(countingKV{KeyValue: kv, n: n}, state.Options{Worker: "test"}), Archive: e.arch,
 		Channel: e.channel, Logger: testLogger(), Registerer: e.reg})
 	if err != nil {

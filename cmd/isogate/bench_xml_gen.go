@@ -5,36 +5,9 @@ import (
 	"io"
 	"strings"
 
+	"github.com/isogate/isogate/messages"
 	"github.com/isogate/isogate/xmlcodec"
 )
-
-// benchIBAN computes the check digits of an IBAN for country cc and bban.
-func benchIBAN(cc, bban string) string {
-	rem := 0
-	for _, c := range bban + cc + "00" {
-		switch {
-		case c >= '0' && c <= '9':
-			rem = (rem*10 + int(c-'0')) % 97
-		default:
-			rem = (rem*100 + int(c-'A') + 10) % 97
-		}
-	}
-	return fmt.Sprintf("%s%02d%s", cc, 98-rem, bban)
-}
-
-// benchRF computes an ISO 11649 creditor reference for ref.
-func benchRF(ref string) string {
-	rem := 0
-	for _, c := range ref + "RF00" {
-		switch {
-		case c >= '0' && c <= '9':
-			rem = (rem*10 + int(c-'0')) % 97
-		default:
-			rem = (rem*100 + int(c-'A') + 10) % 97
-		}
-	}
-	return fmt.Sprintf("RF%02d%s", 98-rem, ref)
-}
 
 // benchPayments builds n deterministic payments valid for every built-in
 // profile (so the Latvian charset: Latvian letters and apostrophes, no
@@ -42,10 +15,10 @@ func benchRF(ref string) string {
 // ultimate parties, purposes, budget codes, creditor references.
 func benchPayments(n int) []xmlcodec.Payment {
 	debtors := []xmlcodec.Account{
-		{Name: "Finanšu ministrija", IBAN: benchIBAN("LV", "TREL2190456001000")},
-		{Name: "Rīgas valstspilsētas pašvaldība", IBAN: benchIBAN("LV", "TREL9800000123450"),
+		{Name: "Finanšu ministrija", IBAN: messages.ComposeIBAN("LV", "TREL2190456001000")},
+		{Name: "Rīgas valstspilsētas pašvaldība", IBAN: messages.ComposeIBAN("LV", "TREL9800000123450"),
 			Address: &xmlcodec.Address{Street: "Rātslaukums", Building: "1", Postcode: "LV-1050", Town: "Rīga", Country: "LV"}},
-		{Name: "Valsts ieņēmumu dienests", IBAN: benchIBAN("LV", "TREL1060000000001"), BIC: "TRELLV22"},
+		{Name: "Valsts ieņēmumu dienests", IBAN: messages.ComposeIBAN("LV", "TREL1060000000001"), BIC: "TRELLV22"},
 	}
 	names := []string{"SIA Ķekava Būve", "Jānis Bērziņš", "AS Latvijas Gāze", "Žanis Ēķis", "Ģirts Ļoļa", "SIA Ūdens Ņirbas",
 		"O'Brien Baltic SIA", "Čaklā bite", "Pēteris Šķēle", "SIA 'Zaļā josta'"}
@@ -56,7 +29,7 @@ func benchPayments(n int) []xmlcodec.Payment {
 		p := xmlcodec.Payment{
 			ID:            fmt.Sprintf("BENCH-E2E-%08d", i+1),
 			Debtor:        debtors[i%len(debtors)],
-			Creditor:      xmlcodec.Account{Name: names[i%len(names)], IBAN: benchIBAN("LV", fmt.Sprintf("HABA%013d", 550000000+i*7919))},
+			Creditor:      xmlcodec.Account{Name: names[i%len(names)], IBAN: messages.ComposeIBAN("LV", fmt.Sprintf("HABA%013d", 550000000+i*7919))},
 			Amount:        fmt.Sprintf("%d.%02d", 1+(i*7919)%250000, (i*37)%100),
 			Currency:      "EUR",
 			ExecutionDate: fmt.Sprintf("2026-11-%02d", 23+(i/3)%3),
@@ -67,10 +40,10 @@ func benchPayments(n int) []xmlcodec.Payment {
 		case 0:
 			p.Remittance = fmt.Sprintf("Rēķins Nr. %d, līgums %d/2026 (piegāde)", 1000+i, i%97)
 		case 1:
-			p.CreditorReference = benchRF(fmt.Sprintf("INV%08d", i))
+			p.CreditorReference = rf(fmt.Sprintf("INV%08d", i))
 		case 2:
 			p.Remittance = strings.Repeat("Ā", 10) + " maksājums par pakalpojumiem, kas sniegti saskaņā ar līgumu"
-			p.CreditorReference = benchRF(fmt.Sprintf("X%d", i))
+			p.CreditorReference = rf(fmt.Sprintf("X%d", i))
 		}
 		if i%5 == 0 {
 			p.Creditor.BIC = "HABALV22"
@@ -268,3 +241,7 @@ func writeBenchTx(w io.Writer, n, k, kind int, cd, name string, batch bool) {
 	}
 	io.WriteString(w, "          </TxDtls>\n")
 }
+
+// rf is the ISO 11649 creditor reference of ref: the same mod 97-10 check
+// digits as an IBAN's, country "RF".
+func rf(ref string) string { return messages.ComposeIBAN("RF", ref) }

@@ -247,10 +247,7 @@ func runBenchPipeline(ctx context.Context, env *cliEnv, args []string) int {
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		usageErrs = append(usageErrs, fmt.Sprintf("--log-level %q: want debug, info, warn or error", *logLevel))
 	}
-	if len(usageErrs) > 0 {
-		for _, e := range usageErrs {
-			fmt.Fprintln(env.Stderr, "isogate bench pipeline:", e)
-		}
+	if usageFailed(env, "isogate bench pipeline", usageErrs) {
 		return 2
 	}
 	b.log = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))

@@ -168,10 +168,7 @@ func runChaos(ctx context.Context, env *cliEnv, args []string) int {
 	if *faultPhase < 30*time.Second || *timeout <= *faultPhase {
 		usageErrs = append(usageErrs, "--fault-phase must be at least 30s and below --timeout")
 	}
-	if len(usageErrs) > 0 {
-		for _, e := range usageErrs {
-			fmt.Fprintln(env.Stderr, "isogate chaos:", e)
-		}
+	if usageFailed(env, "isogate chaos", usageErrs) {
 		return 2
 	}
 	self, err := os.Executable()

@@ -106,10 +106,7 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) int {
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		usageErrs = append(usageErrs, fmt.Sprintf("--log-level %q: want debug, info, warn or error", *logLevel))
 	}
-	if len(usageErrs) > 0 {
-		for _, e := range usageErrs {
-			fmt.Fprintln(env.Stderr, "isogate demo:", e)
-		}
+	if usageFailed(env, "isogate demo", usageErrs) {
 		return 2
 	}
 	d := &demo{env: env, n: *n, scenario: *scenario, seed: *seed, json: *asJSON, timeout: *timeout,

@@ -89,6 +89,15 @@ func dispatch(ctx context.Context, env *cliEnv, args []string, table map[string]
 	return c.Run(ctx, env, args[1:])
 }
 
+// usageFailed prints each of a command's usage errors, prefixed with prog,
+// and reports whether there were any (the command then exits 2).
+func usageFailed(env *cliEnv, prog string, errs []string) bool {
+	for _, e := range errs {
+		fmt.Fprintln(env.Stderr, prog+":", e)
+	}
+	return len(errs) > 0
+}
+
 // parseFlags parses args with fs, allowing flags after positional arguments
 // ("publish intents.jsonl --json"). A lone "-" is a positional argument
 // (stdin); everything after "--" is positional. It returns the positional

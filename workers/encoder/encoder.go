@@ -336,58 +336,72 @@ func (h *Handler) crash(point string) {
 	}
 }
 
-// read reads and validates one pay.intent message. A non-nil error is
-// the message's outcome (a permanent failure: it is no intent this gateway
-// can decide on); reasons are the intent's field errors.
-func (h *Handler) read(msg *message.Message) (in messages.PaymentIntent, pay xmlcodec.Payment, prof *xmlcodec.Profile, profName string, reasons []messages.FieldError, done bool, err error) {
+// A reading is one pay.intent message read and validated: the intent, its
+// payment normalised by its profile, and its field errors (reasons).
+type reading struct {
+	in       messages.PaymentIntent
+	pay      xmlcodec.Payment
+	prof     *xmlcodec.Profile
+	profName string
+	reasons  []messages.FieldError
+}
+
+// read reads and validates one pay.intent message. done reports that the
+// message needs no decision: err is then its outcome (nil for a rejection
+// event read through pay.intent.*.>, else a permanent failure: it is no
+// intent this gateway can decide on).
+func (h *Handler) read(msg *message.Message) (r reading, done bool, err error) {
 	subject := msg.Metadata.Get(workers.MetaSubject)
 	if strings.Count(subject, ".") > 2 {
 		// The consumer also reads pay.intent.*.>, where a producer that
 		// put an id with dots in the subject as it is would otherwise
 		// leave its intent unread forever.
 		if rest, ok := strings.CutPrefix(subject, "pay.intent.rejected."); ok && !strings.Contains(rest, ".") {
-			return in, pay, nil, "", nil, true, nil // a rejection event: not an intent, nothing to do
+			return r, true, nil // a rejection event: not an intent, nothing to do
 		}
-		return in, pay, nil, "", nil, true, workers.Permanent(fmt.Errorf("encoder: message on %s: an intent is published on pay.intent.<token>, a single token: write an id with dots as = and its unpadded base64url (messages.SubjectToken)", subject))
+		return r, true, workers.Permanent(fmt.Errorf("encoder: message on %s: an intent is published on pay.intent.<token>, a single token: write an id with dots as = and its unpadded base64url (messages.SubjectToken)", subject))
 	}
 	in, perr := messages.ParseIntent(msg.Payload)
+	r.in = in
 	var jerr *messages.JSONError
 	if errors.As(perr, &jerr) {
-		return in, pay, nil, "", nil, true, workers.Permanent(fmt.Errorf("encoder: intent on %s: %w", subject, perr))
+		return r, true, workers.Permanent(fmt.Errorf("encoder: intent on %s: %w", subject, perr))
 	}
-	reasons = messages.RejectionErrors(perr)
+	reasons := messages.RejectionErrors(perr)
 	if in.ID == "" {
-		return in, pay, nil, "", nil, true, workers.Permanent(fmt.Errorf("encoder: intent on %s has no readable id: %w", subject, perr))
+		return r, true, workers.Permanent(fmt.Errorf("encoder: intent on %s has no readable id: %w", subject, perr))
 	}
 	if n := len(messages.SubjectToken(in.ID)); n > maxIDToken {
 		// Its rejection subject and its key in the intents bucket would be
 		// too long for a NATS control line (4 KiB): the server would close
 		// the gateway's connection.
-		return in, pay, nil, "", nil, true, workers.Permanent(fmt.Errorf("encoder: intent on %s: its id of %d bytes is too long to name a subject (token of %d bytes, at most %d); ids have at most %d characters",
+		return r, true, workers.Permanent(fmt.Errorf("encoder: intent on %s: its id of %d bytes is too long to name a subject (token of %d bytes, at most %d); ids have at most %d characters",
 			subject, len(in.ID), n, maxIDToken, messages.MaxIDLength))
 	}
 	workers.SetIDs(msg, in.ID, "")
-	for _, r := range reasons {
-		if r.Field == "type" || r.Field == "version" {
-			return in, pay, nil, "", nil, true, workers.Permanent(fmt.Errorf("encoder: intent %s on %s is not a pay.intent this gateway reads: %w", in.ID, subject, perr))
+	for _, fe := range reasons {
+		if fe.Field == "type" || fe.Field == "version" {
+			return r, true, workers.Permanent(fmt.Errorf("encoder: intent %s on %s is not a pay.intent this gateway reads: %w", in.ID, subject, perr))
 		}
 	}
 	if subject != "" {
 		if id, err := messages.LastToken(subject); err != nil || id != in.ID {
-			return in, pay, nil, "", nil, true, workers.Permanent(fmt.Errorf("encoder: intent %q published on %s: the subject must be %s", in.ID, subject, messages.IntentSubject(in.ID)))
+			return r, true, workers.Permanent(fmt.Errorf("encoder: intent %q published on %s: the subject must be %s", in.ID, subject, messages.IntentSubject(in.ID)))
 		}
 	}
 	prof, profName, ok := h.profile(in.Profile)
+	r.prof, r.profName = prof, profName
 	switch {
 	case !ok:
 		reasons = append(reasons, messages.FieldError{Field: "profile",
 			Reason: fmt.Sprintf("unknown profile %q (known: %s)", profName, strings.Join(h.names, ", "))})
 	default:
 		var err error
-		pay, err = validate(prof, in)
+		r.pay, err = validate(prof, in)
 		reasons = mergeReasons(reasons, err)
 	}
-	return in, pay, prof, profName, reasons, false, nil
+	r.reasons = reasons
+	return r, false, nil
 }
 
 // take decides one delivered pay.intent; see the package documentation for
@@ -403,11 +417,12 @@ func (h *Handler) read(msg *message.Message) (in messages.PaymentIntent, pay xml
 // waiting for a batch.
 func (h *Handler) take(p *workers.Pending) {
 	msg := p.Msg
-	in, pay, prof, profName, reasons, done, err := h.read(msg)
+	r, done, err := h.read(msg)
 	if done {
 		p.Settle(err)
 		return
 	}
+	in, reasons := r.in, r.reasons
 	ctx := msg.Context()
 	// Copies of one id delivered at once decide one after the other, so
 	// that an invalid copy and a valid one cannot both see the id as new:
@@ -437,12 +452,12 @@ func (h *Handler) take(p *workers.Pending) {
 				p.Settle(err)
 				return
 			}
-			h.add(in, msg.Payload, pay, prof, profName, p)
+			h.add(r, msg.Payload, p)
 			unlock()
 		}()
 		return
 	}
-	h.add(in, msg.Payload, pay, prof, profName, p)
+	h.add(r, msg.Payload, p)
 	unlock()
 }
 

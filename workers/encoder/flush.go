@@ -78,15 +78,16 @@ func (h *Handler) attach(id string, p *workers.Pending, dup bool) bool {
 // profile's file limit, or first when the intent would take its CtrlSum
 // past 18 digits. Delivery p is settled with the intent's outcome (with a
 // copy's, if one of the id got here first).
-func (h *Handler) add(in messages.PaymentIntent, raw []byte, pay xmlcodec.Payment, prof *xmlcodec.Profile, profName string, p *workers.Pending) {
+func (h *Handler) add(r reading, raw []byte, p *workers.Pending) {
+	in, prof := r.in, r.prof
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if it := h.inflight[in.ID]; it != nil {
 		it.waiters = append(it.waiters, waiter{p: p})
 		return
 	}
-	it := &item{intent: in, raw: raw, minor: minorUnits(pay.Amount), waiters: []waiter{{p: p}}}
-	key := groupKey{profile: profName, iban: in.Debtor.IBAN, currency: in.Currency, date: in.ExecutionDate}
+	it := &item{intent: in, raw: raw, minor: minorUnits(r.pay.Amount), waiters: []waiter{{p: p}}}
+	key := groupKey{profile: r.profName, iban: in.Debtor.IBAN, currency: in.Currency, date: in.ExecutionDate}
 	g := h.groups[key]
 	if g != nil && new(big.Int).Add(&g.sum, it.minor).Cmp(maxCtrlSum) >= 0 {
 		h.closeLocked(g)

@@ -194,7 +194,7 @@ var Streams = []StreamSpec{
 // Key-value buckets and the object store.
 const (
 	BucketBatches      = "batches" // batch state machine, keyed by batch id
-	BucketIntents      = "intents" // intent id → batch and last status
+	BucketIntents      = "intents" // intent id → the batch that claimed it, or its rejection
 	BucketCursors      = "cursors" // last statement fetched per account and message type
 	ObjectStoreArchive = "archive" // every XML file sent or received, by SHA-256
 )

@@ -271,12 +271,10 @@ func (r *statusIntentReport) summary() string {
 		return "rejected by " + r.Rejected.Source
 	case r.Settled != nil:
 		return "settled on " + r.Settled.BookingDate
-	case r.Record != nil && r.Record.Final:
-		return "final status " + string(r.Record.Status)
 	case r.Status != nil && r.Status.Final:
 		return "final status " + string(r.Status.Status)
-	case r.Record != nil && r.Record.Status != "":
-		return "status " + string(r.Record.Status)
+	case r.Status != nil:
+		return "status " + string(r.Status.Status)
 	case r.Record != nil && r.Batch.State != "":
 		return "in batch " + r.Record.BatchID + " (" + string(r.Batch.State) + ")"
 	case r.Record != nil:
@@ -310,9 +308,6 @@ func (r *statusIntentReport) print(w io.Writer) {
 		} else {
 			fmt.Fprintf(tw, "  batch:\t%s (no batch record yet)\n", b.ID)
 		}
-	}
-	if rec := r.Record; rec != nil && rec.Status != "" {
-		fmt.Fprintf(tw, "  last status:\t%s\n", statusJoin(string(rec.Status), statusFinal(rec.Final), "at "+statusStamp(rec.StatusAt), rec.Reasons))
 	}
 	if s := r.Status; s != nil {
 		var reasons []string

@@ -98,9 +98,6 @@ func TestStatusIntent(t *testing.T) {
 		}
 	}
 	at := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
-	if _, _, err := s.intents.SetStatus(ctx, "INV-1", state.StatusUpdate{BatchID: "MSG-1", Status: "ACSP", At: at}); err != nil {
-		t.Fatal(err)
-	}
 	s.publish(t, messages.PaymentStatus{IntentID: "INV-1", BatchID: "MSG-1", Status: "ACSP", GroupStatus: "ACSP",
 		ReceivedAt: at, ArchiveSHA256: statusSHA})
 
@@ -149,8 +146,6 @@ func TestStatusIntent(t *testing.T) {
 			}
 			Record struct {
 				BatchID string `json:"batch_id"`
-				Status  string
-				Final   bool
 			}
 			Batch   struct{ ID, State string }
 			Status  struct{ Status string }
@@ -164,7 +159,7 @@ func TestStatusIntent(t *testing.T) {
 		}
 		if got.ID != "INV-1" || got.Summary != "settled on 2026-11-22" || got.Intent.DebtorIBAN != "LV80 **** 5001" ||
 			got.Intent.ExecutionDate != "2026-11-23" || got.Intent.Sequence == 0 || got.Record.BatchID != "MSG-1" ||
-			got.Record.Status != "ACSP" || got.Batch.State != "submitted" || got.Status.Status != "ACSP" ||
+			got.Batch.State != "submitted" || got.Status.Status != "ACSP" ||
 			got.Settled.AcctSvcrRef != "KV-123" || got.Settled.BookingDate != "2026-11-22" {
 			t.Errorf("JSON = %+v\n%s", got, out)
 		}

@@ -149,7 +149,7 @@ func (g *Gateway) startWorkers(ctx context.Context, opts Options) error {
 			} else if hook != nil {
 				pcfg.Crash = hook
 			}
-			sp, err := statuspoller.New(pcfg, statuspoller.Deps{JS: g.JS, Publisher: pub, Batches: batches, Intents: intents,
+			sp, err := statuspoller.New(pcfg, statuspoller.Deps{JS: g.JS, Publisher: pub, Batches: batches,
 				Archive: arch, Channel: g.Channel, Logger: g.log, Registerer: g.Registry})
 			if err != nil {
 				return err

@@ -67,7 +67,7 @@ var bucketHistory = map[string]uint8{
 
 var bucketDescriptions = map[string]string{
 	messages.BucketBatches: "isogate batch state machine, keyed by batch id (pain.001 MsgId)",
-	messages.BucketIntents: "isogate intent id -> batch and last status",
+	messages.BucketIntents: "isogate intent id -> the batch that claimed it, or its rejection",
 	messages.BucketCursors: "isogate last statement fetched per account and message type",
 }
 

@@ -14,7 +14,8 @@
 //     pay.intent.<id>), and it must be booked on the intent's debtor
 //     account → [messages.PaymentSettled]; otherwise "amount_mismatch",
 //     "currency_mismatch" or "account_mismatch". An intent the bank
-//     rejected (RJCT/CANC) that is booked anyway → "not_accepted".
+//     rejected (its last pay.status RJCT/CANC) that is booked anyway →
+//     "not_accepted".
 //  4. A debit without EndToEndId whose MsgId (or PmtInfId, the batch id
 //     with "-<n>") names a batch of ours is a batch booking: it settles
 //     every intent of the batch not rejected, if its amount equals their
@@ -35,17 +36,16 @@
 //
 // # KV updates
 //
-// When every intent of a batch that the bank did not reject (RJCT/CANC in
-// KV "intents") is settled, the batch moves accepted|partially_accepted →
+// When every intent of a batch that the bank did not reject (last
+// pay.status RJCT/CANC) is settled, the batch moves accepted|partially_accepted →
 // settled by compare-and-set. A batch still waiting for its final pain.002
 // (submitted) makes the handler fail, and the message comes back after the
 // backoff until the status poller has moved it; the pay.settled already
 // stored is not published again.
 //
-// The intent records are read, not written: their status is the bank's
-// pain.002 status, which the status poller owns. It publishes pay.status
-// only for a record that is not final yet, so a reconciler writing ACSC
-// first would take an intent's terminal pay.status away. An intent's
+// The intent records (which batch claimed an intent) are read, not
+// written, and so is an intent's status: the bank's pain.002 status, on
+// pay.status.<intent>, which the status poller owns. An intent's
 // settlement is its pay.settled.<intent> subject (the reconciler checks it
 // there, with an in-process cache).
 //

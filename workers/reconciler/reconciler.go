@@ -275,8 +275,18 @@ func (h *Handler) intentOf(ctx context.Context, id string) (*messages.PaymentInt
 	return &p, nil
 }
 
-func rejected(in *state.Intent) bool {
-	return in.Status == messages.TxStatusRJCT || in.Status == messages.TxStatusCANC
+// bankRejected returns the intent's last pay.status when the bank rejected
+// or cancelled it (RJCT, CANC), else "": such an intent was never paid, and
+// no booking can be its.
+func (h *Handler) bankRejected(ctx context.Context, id string) (messages.TxStatus, error) {
+	ev, _, err := workers.LastStatus(ctx, h.payments, id)
+	if err != nil {
+		return "", err
+	}
+	if ev != nil && (ev.Status == messages.TxStatusRJCT || ev.Status == messages.TxStatusCANC) {
+		return ev.Status, nil
+	}
+	return "", nil
 }
 
 func sameAmount(a, b string) bool {
@@ -288,8 +298,10 @@ func sameAmount(a, b string) bool {
 // single reconciles an entry naming one intent.
 func (h *Handler) single(ctx context.Context, ev messages.StatementEntry, in *state.Intent, amount, ccy string, u unmatched) error {
 	u.intentID, u.batchID, u.e2e = in.ID, in.BatchID, in.ID
-	if rejected(in) {
-		return h.unmatched(ctx, u.with(messages.UnmatchedNotAccepted, "the bank reported the intent "+string(in.Status)))
+	if st, err := h.bankRejected(ctx, in.ID); err != nil {
+		return err
+	} else if st != "" {
+		return h.unmatched(ctx, u.with(messages.UnmatchedNotAccepted, "the bank reported the intent "+string(st)))
 	}
 	p, err := h.intentOf(ctx, in.ID)
 	if err != nil {
@@ -335,7 +347,9 @@ func (h *Handler) batchBooked(ctx context.Context, ev messages.StatementEntry, b
 		if err != nil {
 			return err
 		}
-		if rejected(in) {
+		if st, err := h.bankRejected(ctx, id); err != nil {
+			return err
+		} else if st != "" {
 			continue
 		}
 		p, err := h.intentOf(ctx, id)
@@ -459,11 +473,11 @@ func (h *Handler) settleBatch(ctx context.Context, id string) error {
 		if ok {
 			continue
 		}
-		in, err := h.intents.Get(ctx, b.IntentIDs[i])
+		st, err := h.bankRejected(ctx, b.IntentIDs[i])
 		if err != nil {
 			return err
 		}
-		if !rejected(in) {
+		if st == "" {
 			return nil
 		}
 	}

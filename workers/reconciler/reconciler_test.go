@@ -147,6 +147,15 @@ func (e *env) move(t *testing.T, id string, to state.State) {
 	}
 }
 
+// status publishes an intent's pay.status as the status poller does.
+func (e *env) status(t *testing.T, intentID, batchID string, st messages.TxStatus) {
+	t.Helper()
+	ev := messages.PaymentStatus{IntentID: intentID, BatchID: batchID, Status: st, Final: st.Final(), ReceivedAt: e.clock.Now()}
+	if _, err := e.pub.PublishEvent(t.Context(), ev, "status:"+intentID+":"+string(st)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (e *env) start(t *testing.T) {
 	t.Helper()
 	h, err := reconciler.New(reconciler.Config{AckWait: 2 * time.Second, MaxDeliver: 200,
@@ -229,9 +238,7 @@ func TestSettlesEveryIntentOnceAndUnmatchesTheRest(t *testing.T) {
 	e.clock.Advance(10 * time.Second)   // past ACSC: booked
 	// What the status poller does with the final pain.002s.
 	e.move(t, "RB1", state.Accepted)
-	if _, _, err := e.intents.SetStatus(ctx, b2[2].ID, state.StatusUpdate{BatchID: "RB2", Status: messages.TxStatusRJCT, Final: true}); err != nil {
-		t.Fatal(err)
-	}
+	e.status(t, b2[2].ID, "RB2", messages.TxStatusRJCT)
 	// RB2 stays submitted for now: the statement comes before its final status.
 
 	st, err := statements.New(statements.Config{Accounts: []statements.Account{{IBAN: e.acct, Currency: "EUR", StartDate: day0}}},
@@ -284,10 +291,9 @@ func TestSettlesEveryIntentOnceAndUnmatchesTheRest(t *testing.T) {
 		if s.BookingDate != day0 || len(s.AcctSvcrRef) < 5 || s.AcctSvcrRef[:4] != "BSIM" || s.Account != e.acct || s.StatementMsgID == "" {
 			t.Errorf("%s: pay.settled %+v, want booked on %s with a BSIM reference", id, s, day0)
 		}
-		// The status stays the status poller's: no final status written here.
-		in, err := e.intents.Get(ctx, id)
-		if err != nil || in.Final {
-			t.Errorf("intent %s: %+v %v, want its status untouched (not final)", id, in, err)
+		// The status stays the status poller's: no pay.status published here.
+		if st := events(t, e.js, messages.StreamPayments, messages.StatusSubject(id)); len(st) != 0 {
+			t.Errorf("intent %s: %d pay.status subjects, want none: the status is the status poller's", id, len(st))
 		}
 	}
 
@@ -454,13 +460,11 @@ func TestMismatchesAndBatchBooking(t *testing.T) {
 		t.Fatalf("batch booking before the final status: stmt.unmatched %s (%s)", u.Reason, u.Detail)
 	}
 	for i, in := range bb {
-		st, final := messages.TxStatus("ACSC"), true
+		st := messages.TxStatusACSC
 		if i == 2 {
-			st = "RJCT"
+			st = messages.TxStatusRJCT
 		}
-		if _, _, err := e.intents.SetStatus(ctx, in.ID, state.StatusUpdate{BatchID: "MB2", Status: st, Final: final}); err != nil {
-			t.Fatal(err)
-		}
+		e.status(t, in.ID, "MB2", st)
 	}
 	e.move(t, "MB2", state.PartiallyAccepted)
 	waitFor(t, "MB2 settled", 10*time.Second, func() bool {

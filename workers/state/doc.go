@@ -6,9 +6,11 @@
 //     pain.001 MsgId). Every change is a compare-and-set on the key's
 //     revision: two workers can never both move one batch, and a conflict is
 //     re-read and re-checked, never overwritten.
-//   - [Intents] maps an intent id to the batch that took it and the last
-//     payment status (bucket "intents"). A claim is a create-only write, so
-//     an intent is batched at most once however late a copy comes.
+//   - [Intents] maps an intent id to the batch that took it, or records
+//     its rejection (bucket "intents"). Both are create-only writes, so an
+//     intent is batched at most once however late a copy comes. The
+//     intent's payment status lives on its pay.status.<intent> subject,
+//     not here.
 //
 // The batch states and the moves allowed from each ([State.CanMove]):
 //
@@ -44,9 +46,9 @@
 //     means this step was made before (a redelivery after a crash): whether
 //     the upload happened is unknown, so go to in_doubt. At start,
 //     [Batches.List] of submitting finds the batches to treat as in doubt.
-//   - statuspoller: [Intents.SetStatus] per intent; a [*StaleStatusError] is
-//     acked, never applied; [Batches.Update] keeps the group status and
-//     [Batches.Transition] moves the batch on.
+//   - statuspoller: [Batches.Update] keeps the group status and
+//     [Batches.Transition] moves the batch on once every intent's last
+//     pay.status is final.
 //   - reconciler: [Batches.Transition] to settled once every accepted
 //     payment is booked.
 package state

@@ -3,8 +3,6 @@ package state
 import (
 	"errors"
 	"fmt"
-
-	"github.com/isogate/isogate/messages"
 )
 
 // Sentinel errors; match them with errors.Is. The typed errors below carry
@@ -30,12 +28,6 @@ var (
 	// ErrNotReleasable: the intent's batch may have been encoded, so the
 	// intent must stay with it.
 	ErrNotReleasable = errors.New("state: intent not releasable")
-	// ErrStaleStatus: a payment status was ignored because the intent has
-	// a final or newer one; see [*StaleStatusError].
-	ErrStaleStatus = errors.New("state: stale payment status")
-	// ErrWrongBatch: a status names a batch other than the one that claimed
-	// the intent.
-	ErrWrongBatch = errors.New("state: intent belongs to another batch")
 )
 
 // A TransitionError reports a transition the batch's current state does not
@@ -80,23 +72,3 @@ func (e *ExistsError) Error() string {
 
 // Unwrap returns [ErrExists].
 func (e *ExistsError) Unwrap() error { return ErrExists }
-
-// A StaleStatusError reports a payment status SetStatus ignored: the intent
-// already has a final status, or a status from a later report. Current is
-// the record kept.
-type StaleStatusError struct {
-	IntentID string
-	Got      messages.TxStatus
-	Current  *Intent
-}
-
-func (e *StaleStatusError) Error() string {
-	why := "a later status"
-	if e.Current.Final {
-		why = "a final status"
-	}
-	return fmt.Sprintf("state: intent %s: status %s ignored: it has %s, %s", e.IntentID, e.Got, why, e.Current.Status)
-}
-
-// Unwrap returns [ErrStaleStatus].
-func (e *StaleStatusError) Unwrap() error { return ErrStaleStatus }

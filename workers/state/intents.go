@@ -14,29 +14,17 @@ import (
 )
 
 // Intent is the record of one intent in bucket "intents": the batch that
-// took it and its last payment status.
+// took it, or its rejection. It is written once, create-only. The
+// intent's payment status is not here: it is the last event on
+// pay.status.<intent> ([workers.LastStatus]), which the status poller
+// publishes.
 type Intent struct {
 	ID      string `json:"intent_id"`
 	BatchID string `json:"batch_id"`
 	// Rejected marks an intent refused by the encoder before any batch
 	// claimed it ([Intents.Reject]): BatchID is empty, and no batch can
 	// ever claim the id.
-	Rejected bool              `json:"rejected,omitempty"`
-	Status   messages.TxStatus `json:"status,omitempty"` // last pain.002 status; empty until the first
-	Final    bool              `json:"final"`
-	Reasons  string            `json:"reasons,omitempty"` // summary of the status reasons
-	// StatusAt is the time of the report the status came from; an older
-	// report's status is stale.
-	StatusAt time.Time `json:"status_at,omitzero"`
-	// StatusSeq is the PAYMENTS stream sequence of the pay.status event
-	// Status was recorded from, 0 when not known (a record written before
-	// the field existed, or by a writer that did not know it). When it is
-	// not 0, the message at that sequence is this intent's pay.status
-	// event with this Status, Final, BatchID and StatusAt (its
-	// received_at), as long as the stream never reuses a sequence: the
-	// status poller publishes the next event expecting it as the subject's
-	// last sequence instead of reading the subject.
-	StatusSeq uint64    `json:"status_seq,omitempty"`
+	Rejected  bool      `json:"rejected,omitempty"`
 	ClaimedAt time.Time `json:"claimed_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 
@@ -191,116 +179,4 @@ func (in *Intents) Release(ctx context.Context, intentID string, batch *Batch) e
 		return nil
 	}
 	return fmt.Errorf("state: intent %s: %w", intentID, ErrConflict)
-}
-
-// A StatusUpdate is one payment status for [Intents.SetStatus].
-type StatusUpdate struct {
-	BatchID string            // the batch the status report is about (pain.002 OrgnlMsgId)
-	Status  messages.TxStatus // the transaction status
-	Final   bool              // the status will not change any more
-	Reasons string            // summary of the status reasons
-	At      time.Time         // time of the report; zero means now
-	// Seq is the PAYMENTS stream sequence of the pay.status event this
-	// status is recorded from ([Intent.StatusSeq]): set it only when the
-	// message at Seq is exactly that event (same Status, Final, BatchID,
-	// and At as its received_at). 0: not known; a write then records 0.
-	Seq uint64
-}
-
-// SetStatus records the latest payment status of an intent, monotonically,
-// with a compare-and-set on the revision (re-read and re-decided on a
-// conflict). It returns the record kept and whether it changed:
-//
-//   - the same status again (a redelivery) changes nothing, without error;
-//   - a final status is never replaced: anything else after it is ignored
-//     and reported with a [*StaleStatusError];
-//   - a non-final status from a report older than the recorded one is
-//     ignored and reported the same way;
-//   - a final status replaces any non-final one, whatever its time.
-//
-// Errors also: [ErrNotFound] for an intent no batch claimed, [ErrWrongBatch]
-// when u.BatchID is not the batch that claimed it.
-func (in *Intents) SetStatus(ctx context.Context, intentID string, u StatusUpdate) (*Intent, bool, error) {
-	return in.SetStatusFrom(ctx, intentID, nil, u)
-}
-
-// SetStatusFrom is [Intents.SetStatus] for a caller that has just read the
-// intent's record (cur, from [Intents.Get]; nil reads it): when cur calls for
-// a write, the first compare-and-set is made on cur's revision without
-// reading the record again, which saves a read per status. Only a write is
-// taken from cur, because the compare-and-set proves cur is still the
-// record; every other outcome (the same status, a stale status, another
-// batch) and every conflict is decided on a fresh read, exactly as
-// SetStatus decides it. cur is not modified.
-func (in *Intents) SetStatusFrom(ctx context.Context, intentID string, cur *Intent, u StatusUpdate) (*Intent, bool, error) {
-	if u.Status == "" {
-		return nil, false, fmt.Errorf("state: intent %s: empty status", intentID)
-	}
-	if u.At.IsZero() {
-		u.At = in.opts.Now()
-	}
-	u.At = u.At.UTC()
-	key := messages.SubjectToken(intentID)
-	if cur != nil && cur.ID == intentID && cur.Revision != 0 && cur.BatchID == u.BatchID {
-		same := cur.Status == u.Status && cur.Final == u.Final && cur.Reasons == u.Reasons
-		if !same && !cur.Final && (u.Final || !u.At.Before(cur.StatusAt)) {
-			next, err := in.writeStatus(ctx, key, intentID, cur, u)
-			if err == nil {
-				return next, true, nil
-			}
-			if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-				return nil, false, err
-			}
-			// Changed since cur was read: decide again on a fresh read.
-		}
-	}
-	for range in.opts.MaxAttempts {
-		cur, err := in.Get(ctx, intentID)
-		if err != nil {
-			return nil, false, err
-		}
-		if cur.BatchID != u.BatchID {
-			return cur, false, fmt.Errorf("state: intent %s: status %s for batch %s: %w %s", intentID, u.Status, u.BatchID, ErrWrongBatch, cur.BatchID)
-		}
-		same := cur.Status == u.Status && cur.Final == u.Final && cur.Reasons == u.Reasons
-		switch {
-		case same:
-			return cur, false, nil
-		case cur.Final, !u.Final && u.At.Before(cur.StatusAt):
-			return cur, false, &StaleStatusError{IntentID: intentID, Got: u.Status, Current: cur}
-		}
-		next, err := in.writeStatus(ctx, key, intentID, cur, u)
-		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-			continue
-		}
-		if err != nil {
-			return nil, false, err
-		}
-		return next, true, nil
-	}
-	return nil, false, fmt.Errorf("state: intent %s: %w", intentID, ErrConflict)
-}
-
-// writeStatus writes u over cur with a compare-and-set on cur's revision.
-// A conflict is returned as jetstream.ErrKeyRevisionMismatch, unwrapped.
-func (in *Intents) writeStatus(ctx context.Context, key, intentID string, cur *Intent, u StatusUpdate) (*Intent, error) {
-	next := *cur
-	next.Status, next.Final, next.Reasons, next.StatusAt = u.Status, u.Final, u.Reasons, u.At
-	// The sequence describes the status written, never an older one: a
-	// write that does not know it clears it.
-	next.StatusSeq = u.Seq
-	next.UpdatedAt = in.opts.Now().UTC()
-	data, err := json.Marshal(&next)
-	if err != nil {
-		return nil, fmt.Errorf("state: encoding intent %s: %w", intentID, err)
-	}
-	rev, err := in.kv.Update(ctx, key, data, cur.Revision)
-	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		return nil, jetstream.ErrKeyRevisionMismatch
-	}
-	if err != nil {
-		return nil, fmt.Errorf("state: writing status of intent %s: %w", intentID, err)
-	}
-	next.Revision = rev
-	return &next, nil
 }

@@ -2,10 +2,10 @@
 // the bank until every transaction is final: it asks for the batch's
 // pain.002 through [bank.Channel] Status on a per-profile schedule,
 // archives every pain.002 received, publishes one pay.status.<intent>
-// ([messages.PaymentStatus]) per intent per change, records the status in
-// KV intents ([state.Intents.SetStatus], monotonic), and moves the batch
+// ([messages.PaymentStatus]) per intent per change, and moves the batch
 // submitted → accepted | partially_accepted | rejected once every
-// transaction is final.
+// transaction is final. An intent's status lives on its subject only
+// ([workers.LastStatus] reads it): the poller writes no per-intent record.
 //
 // # Scheduling
 //
@@ -49,9 +49,8 @@
 //     that covers every transaction (anything but PART and PATC), with the
 //     group's reasons — so a group-only report (ACTC, RCVD, a whole-file
 //     RJCT) fans out to every intent;
-//  4. else nothing: the intent keeps the status it had (no event, no KV
-//     write). PART says "some of these": which ones, only transaction
-//     lines say.
+//  4. else nothing: the intent keeps the status it had (no event). PART
+//     says "some of these": which ones, only transaction lines say.
 //
 // A transaction listed twice keeps a final status over a non-final one,
 // else the later line. Lines for EndToEndIds not in the batch are ignored,
@@ -61,10 +60,8 @@
 // additional information, so pay.status keeps its schema.
 // A report that cannot be decoded in full (one unreadable transaction
 // line) is archived and not applied: an unreadable line must not count as
-// "not mentioned". The status code of an intent is never moved back past
-// a final one ([state.Intents.SetStatus]; and no event follows a final
-// event), and a non-final status from an older poll than the recorded one
-// is ignored.
+// "not mentioned". No event follows a final event, and a non-final status
+// from an older poll than the intent's last event is ignored.
 //
 // # Exactly one event per change
 //
@@ -75,59 +72,43 @@
 // Each event has Nats-Msg-Id "status:"+intent+":"+status. (A status code
 // that comes back after another within the duplicate window, ACSP → PDNG →
 // ACSP, is published as "status:"+intent+":"+status+":"+the sequence it
-// follows, since the plain id would be dropped as a duplicate.) The event
-// goes first, then the KV intents record, which also keeps the event's
-// stream sequence ([state.Intent] StatusSeq). The record is written only
-// with the sequence of the event it was taken from, as that event was
-// stored; a record written without one (before this field existed, or by
-// another writer) says 0.
-// So a record with StatusSeq s ≠ 0 describes the event at s: same status,
-// finality, batch and report time (received_at).
+// follows, since the plain id would be dropped as a duplicate.)
 //
-// For each intent whose status changed, the poller takes its record — the
-// one it wrote or read for the previous change, read from KV for the
-// first — and skips the change when the record is final or from a later
-// report. Otherwise:
+// For each tracked batch the poller keeps, per intent, the last event it
+// stored or read on the intent's subject: status, finality, report time
+// (received_at) and stream sequence. For each intent whose status a new
+// report changes, it skips the change when the known event is final, has
+// this status, or comes from a later report. Otherwise it publishes the
+// event expecting the known event's sequence — or 0, an empty subject,
+// when it knows none: an intent's first change, and any change after a
+// restart. Stored, the subject ended with the known event (or was empty),
+// and reading it would have decided to publish too. This is the common
+// case: one publish, no read, no other write. Refused (the subject moved
+// on: a status published before a crash or a restart, another poller), or
+// acknowledged as a duplicate (JetStream checks the id before the expected
+// sequence, so that proves nothing about the subject), the poller reads
+// the last event on the subject and decides on it: if it is this status
+// already, it is not published again; if it is a final status, nothing
+// more is ever published for the intent; if it is from a later report,
+// nothing is published; else it publishes expecting that event's
+// sequence, deciding again if refused. What stands afterwards is what the
+// poller keeps for the intent's next change.
 //
-//   - When the record says where its event is (StatusSeq ≠ 0, or no status
-//     yet and so no event) and the status differs, the event is published
-//     expecting that sequence, without reading the subject. If it is
-//     stored, the subject ended with the record's event, whose status,
-//     finality and time are the record's: reading the subject would have
-//     decided to publish too. This is the common case: one publish, no
-//     read.
-//   - Otherwise, or when that publish is refused (the subject moved on: a
-//     crash after a publish and before the KV write, or another poller)
-//     or comes back as a duplicate (JetStream checks the id before the
-//     expected sequence, so that proves nothing about the subject), the
-//     poller reads the last event on the subject and decides on it: if it
-//     is this status already (a crash after the publish, before the KV
-//     write), it is not published again; if it is a final status, nothing
-//     more is ever published for the intent; if it is from a later report,
-//     nothing is published; else it publishes expecting that event's
-//     sequence, deciding again if refused.
-//
-// Then the KV record is written, compare-and-set on the revision of the
-// record decided from (read again on a conflict, and never moved back past
-// a final status: [state.Intents.SetStatusFrom]), with the status of the
-// event that stands and its sequence. A record the poller kept from an
-// earlier change may be older than KV's (another poller wrote since), and
-// deciding from it is still safe: its status is the one the poller
-// remembers as applied, which it skips anyway; a final status is never
-// replaced, and a non-final status's report time only grows, so what it
-// skips as final or older the current record skips too; its publishes are
-// checked against the stream as above; its write is a compare-and-set.
-// So in every interleaving of pollers and crashes, each status change of
-// an intent is stored once on its subject, and nothing follows a final
-// one.
+// What a poller knows may be older than the subject (another poller
+// published since, an answer lost), and deciding from it is still safe:
+// a final status is never followed by another, so a final event it knows
+// is the subject's last; a non-final status's report time only grows, so
+// a report older than the known one is older than the subject's last, or
+// comes after a final one: skipped either way; and every publish is
+// decided by the stream, not by what the poller knows. So in every
+// interleaving of pollers and crashes, each status change of an intent is
+// stored once on its subject, and nothing follows a final one.
 //
 // This rests on one property of the stream: a sequence, once acknowledged,
-// never names another message. It holds unless PAYMENTS loses
+// never names another message, which holds unless PAYMENTS loses
 // acknowledged messages (a power failure without sync_interval always,
-// which loses events whatever the poller does) or is deleted and created
-// again under a kept intents bucket; even then a record pointing at a
-// reused sequence can only repeat the status last published, and only
-// after the duplicate window, which drops the repeat within it.
+// which loses events whatever the poller does). What a poller knows lives
+// in its memory only, for the batches it tracks.
 //
 // The event carries the batch id, pmt_inf_id, tx_id, status, final, group
 // status, reasons, the poll time (received_at) and the SHA-256 of the
@@ -136,10 +117,11 @@
 //
 // Each new pain.002 also records its group status on the batch
 // ([state.Batches.Update]). When every intent of the batch has a final
-// status, the batch moves (compare-and-set) to accepted (all ACSC/ACCC),
+// last event (read from its subject for an intent the poller has not seen
+// yet), the batch moves (compare-and-set) to accepted (all ACSC/ACCC),
 // rejected (all RJCT/CANC) or partially_accepted, with the group status
-// recorded, and leaves the schedule. A crash between the last intent's KV
-// write and that transition is finished by the next poll.
+// recorded, and leaves the schedule. A crash between the last intent's
+// event and that transition is finished by the next poll.
 //
 // # Crash points and metrics
 //

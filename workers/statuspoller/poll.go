@@ -3,7 +3,6 @@ package statuspoller
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -196,7 +195,7 @@ func refsFromBlocks(out []txRef, blocks []state.PmtInf) bool {
 	return true
 }
 
-// applyAll publishes and records the resolved statuses, several intents at
+// applyAll publishes the resolved statuses, several intents at
 // once; one intent's events are always in order.
 func (h *Handler) applyAll(ctx context.Context, b *state.Batch, t *tracked, rep *report, res map[string]resolution, sha string, at time.Time) error {
 	var (
@@ -211,7 +210,7 @@ func (h *Handler) applyAll(ctx context.Context, b *state.Batch, t *tracked, rep 
 			continue
 		}
 		want := applied{Status: r.Status, Final: r.Status.Final(), Reasons: reasonSummary(r.Reasons)}
-		if a, ok := t.get(tx.IntentID); ok && a == want {
+		if k, ok := t.get(tx.IntentID); ok && k.applied == want {
 			continue
 		}
 		ev := messages.PaymentStatus{IntentID: tx.IntentID, BatchID: b.ID, PmtInfID: r.PmtInfID, TxID: r.TxID,
@@ -233,93 +232,50 @@ func (h *Handler) applyAll(ctx context.Context, b *state.Batch, t *tracked, rep 
 	return errors.Join(errs...)
 }
 
-// apply makes one intent's change durable: the pay.status event first,
-// then the KV record. A crash between the two is repaired by the next
-// poll: the event is found as the intent's last one and not published
-// again, and the record is written.
+// apply makes one intent's change durable: its pay.status event, published
+// unless the intent's subject already ends with it, with a final status, or
+// with a later report's status (publishStatus). What the subject ends with
+// afterwards is kept in t for the intent's next change.
 //
-// The record decided from is the one this process last recorded as the
-// intent's applied status (t.record, kept beside t.applied), read from KV
-// only when there is none. Another poller may have changed the record
-// since; deciding from the older one is still safe:
+// What t knows of the intent may be older than the stream (another poller
+// published since, or a publish whose answer was lost), and deciding from
+// it is still safe:
 //
-//   - a status the older record shows as applied, applyAll skips before
-//     apply, exactly as without the record (t.applied);
-//   - a final status is never replaced, so an older final record is the
-//     current one;
+//   - a status t shows as the intent's, applyAll skips before apply, as
+//     it would on the subject read;
+//   - a final status is never followed by another, so a final event t
+//     knows is the subject's last;
 //   - a non-final status's report time only grows, and a final status
-//     stops everything, so a report older than the older record is older
-//     than the current one, or comes after a final one: skipped either way;
-//   - a publish is decided by the stream, not the record: publishStatus
-//     publishes expecting the record's event as the subject's last, and a
-//     refusal sends it to read the subject;
-//   - the KV write is a compare-and-set on the record's revision, and
-//     [state.Intents.SetStatusFrom] reads again and decides anew on a
-//     conflict.
+//     stops everything, so a report older than the one t knows is older
+//     than the subject's, or comes after a final one: skipped either way;
+//   - a publish is decided by the stream, not by t: publishStatus publishes
+//     expecting t's event as the subject's last, and a refusal sends it to
+//     read the subject.
 func (h *Handler) apply(ctx context.Context, t *tracked, ev messages.PaymentStatus, reasons string) error {
-	cur := t.record(ev.IntentID)
-	if cur == nil {
-		var err error
-		cur, err = h.intents.Get(ctx, ev.IntentID)
+	k, ok := t.get(ev.IntentID)
+	if ok {
 		switch {
-		case errors.Is(err, state.ErrNotFound):
-			cur = nil // no claim (a batch recorded by hand): events only
-		case err != nil:
-			return err
+		case k.Final, k.Status == ev.Status && k.Final == ev.Final:
+			return nil // never after a final status; the same status stays
+		case !ev.Final && ev.ReceivedAt.Before(k.At):
+			return nil // an older report than the one applied
 		}
 	}
-	switch {
-	case cur == nil:
-	case cur.BatchID != ev.BatchID:
-		h.log.ErrorContext(ctx, "intent belongs to another batch; its status is not applied", slog.String("intent_id", ev.IntentID),
-			slog.String("batch_id", ev.BatchID), slog.String("claimed_by", cur.BatchID))
-		return nil
-	case cur.Status == ev.Status && cur.Final == ev.Final && cur.Reasons == reasons:
-		t.set(ev.IntentID, applied{cur.Status, cur.Final, cur.Reasons})
-		t.remember(ev.IntentID, cur)
-		return nil
-	case cur.Final:
-		t.set(ev.IntentID, applied{cur.Status, cur.Final, cur.Reasons})
-		t.remember(ev.IntentID, cur)
-		return nil
-	case !ev.Final && ev.ReceivedAt.Before(cur.StatusAt):
-		return nil // an older report than the one recorded
+	var last *known
+	if ok {
+		last = &k
 	}
-	kept, seq, err := h.publishStatus(ctx, ev, cur)
-	if err != nil {
-		t.remember(ev.IntentID, nil)
-		return err
-	}
-	if kept == nil {
-		t.remember(ev.IntentID, nil) // the record may be behind the stream
-		return nil                   // a later status is published already
-	}
-	if kept.Status != ev.Status || kept.Final != ev.Final {
-		reasons = reasonSummary(xmlReasons(kept.Reasons)) // a final event published before: KV follows it
+	kept, seq, err := h.publishStatus(ctx, ev, last)
+	if err != nil || kept == nil {
+		return err // nil, nil: a later status is published already
 	}
 	if err := h.crash(ctx, CrashAfterPublish); err != nil {
-		t.remember(ev.IntentID, nil)
 		return err
 	}
-	if cur != nil {
-		// cur's revision serves the first compare-and-set (a record
-		// changed meanwhile is read again). seq is where kept is in the
-		// stream: the record keeps it for the next publish.
-		rec, _, err := h.intents.SetStatusFrom(ctx, kept.IntentID, cur, state.StatusUpdate{BatchID: kept.BatchID, Status: kept.Status,
-			Final: kept.Final, Reasons: reasons, At: kept.ReceivedAt, Seq: seq})
-		var stale *state.StaleStatusError
-		switch {
-		case errors.As(err, &stale):
-			rec = stale.Current
-		case err != nil:
-			t.remember(ev.IntentID, nil)
-			return err
-		}
-		t.set(ev.IntentID, applied{rec.Status, rec.Final, rec.Reasons})
-		t.remember(ev.IntentID, rec)
-		return nil
+	if kept.Status != ev.Status || kept.Final != ev.Final {
+		reasons = reasonSummary(xmlReasons(kept.Reasons)) // a final event published before stands
 	}
-	t.set(ev.IntentID, applied{kept.Status, kept.Final, reasons})
+	t.set(ev.IntentID, known{applied: applied{kept.Status, kept.Final, reasons}, Seq: seq, At: kept.ReceivedAt})
 	return nil
 }
 
@@ -340,63 +296,57 @@ const maxPublishAttempts = 8
 // status. It returns the event that stands as the intent's latest — ev, an
 // equal one published before, or a final one published before (nil when a
 // later non-final status stands) — and its stream sequence: the kept
-// event is always the message stored at that sequence, as stored, which
-// is what lets the KV record keep the sequence ([state.Intent.StatusSeq]).
-// Every publish expects the subject's last sequence, so two pollers racing
-// on one intent publish one event, and the check holds after the
-// duplicate window too.
+// event is always the message stored at that sequence, as stored. Every
+// publish expects the subject's last sequence, so two pollers racing on
+// one intent publish one event, and the check holds after the duplicate
+// window too.
 //
-// cur is the intent's record (nil: none). When it says where its status's
-// event is (StatusSeq, or no status and so no event) and ev changes that
-// status, ev is published expecting that sequence, without reading the
-// subject: stored, the subject ended with cur's event, which has cur's
-// status, finality and report time ([state.Intent.StatusSeq]), so reading
-// it would have decided to publish too. Refused (the subject moved on: a
-// crash after a publish, a racing poller), or acknowledged as a duplicate
-// (which the stream decides before the expected sequence, so it proves
-// nothing about the subject), the subject is read and the change decided
-// on what it holds.
-func (h *Handler) publishStatus(ctx context.Context, ev messages.PaymentStatus, cur *state.Intent) (*messages.PaymentStatus, uint64, error) {
+// last is the intent's last event as this process knows it, nil when it
+// knows none. ev is first published without reading the subject, expecting
+// last's sequence, or 0 (no event yet: an intent's first change, the
+// common case) when last is nil: stored, the subject ended with last's
+// event — or was empty — and reading it would have decided to publish too
+// (apply has checked ev against last). Refused (the subject moved on: a
+// status published before a crash or a restart, a racing poller), or
+// acknowledged as a duplicate (which the stream decides before the
+// expected sequence, so it proves nothing about the subject), the subject
+// is read and the change decided on what it holds.
+func (h *Handler) publishStatus(ctx context.Context, ev messages.PaymentStatus, last *known) (*messages.PaymentStatus, uint64, error) {
 	subject := ev.EventSubject()
 	msgID := "status:" + ev.IntentID + ":" + string(ev.Status)
-	if cur != nil && cur.ID == ev.IntentID && cur.BatchID == ev.BatchID && (cur.StatusSeq != 0 || cur.Status == "") &&
-		(cur.Status != ev.Status || cur.Final != ev.Final) && !cur.Final && (ev.Final || !ev.ReceivedAt.Before(cur.StatusAt)) {
-		if err := h.crash(ctx, CrashBeforePublish); err != nil {
-			return nil, 0, err
-		}
-		ack, err := h.publishExpecting(ctx, subject, ev, msgID, cur.StatusSeq)
-		switch {
-		case err == nil && !ack.Duplicate:
-			h.metrics.events.WithLabelValues(string(ev.Status)).Inc()
-			return &ev, ack.Sequence, nil
-		case err != nil && !workers.IsWrongLastSequence(err):
-			return nil, 0, err
-		}
-		// The subject moved on, or the id was taken: read it below.
+	var expect uint64
+	if last != nil {
+		expect = last.Seq
 	}
+	if err := h.crash(ctx, CrashBeforePublish); err != nil {
+		return nil, 0, err
+	}
+	ack, err := h.publishExpecting(ctx, subject, ev, msgID, expect)
+	switch {
+	case err == nil && !ack.Duplicate:
+		h.metrics.events.WithLabelValues(string(ev.Status)).Inc()
+		return &ev, ack.Sequence, nil
+	case err != nil && !workers.IsWrongLastSequence(err):
+		return nil, 0, err
+	}
+	// The subject moved on, or the id was taken: read it.
 	s, err := h.paymentsStream(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
 	for range maxPublishAttempts {
-		var lastSeq uint64
-		raw, err := s.GetLastMsgForSubject(ctx, subject)
-		switch {
-		case errors.Is(err, jetstream.ErrMsgNotFound):
-		case err != nil:
-			return nil, 0, fmt.Errorf("statuspoller: reading the last status of %s: %w", ev.IntentID, err)
-		default:
-			lastSeq = raw.Sequence
-			var last messages.PaymentStatus
-			if json.Unmarshal(raw.Data, &last) == nil && last.IntentID == ev.IntentID {
-				switch {
-				case last.BatchID == ev.BatchID && last.Status == ev.Status && last.Final == ev.Final:
-					return &last, raw.Sequence, nil // published before (a crash before the KV write)
-				case last.Final:
-					return &last, raw.Sequence, nil // one terminal event per intent: never another
-				case !ev.Final && ev.ReceivedAt.Before(last.ReceivedAt):
-					return nil, 0, nil
-				}
+		cur, lastSeq, err := workers.LastStatus(ctx, s, ev.IntentID)
+		if err != nil {
+			return nil, 0, fmt.Errorf("statuspoller: %w", err)
+		}
+		if cur != nil {
+			switch {
+			case cur.BatchID == ev.BatchID && cur.Status == ev.Status && cur.Final == ev.Final:
+				return cur, lastSeq, nil // published before (a crash, a restart, another poller)
+			case cur.Final:
+				return cur, lastSeq, nil // one terminal event per intent: never another
+			case !ev.Final && ev.ReceivedAt.Before(cur.ReceivedAt):
+				return nil, 0, nil
 			}
 		}
 		if err := h.crash(ctx, CrashBeforePublish); err != nil {
@@ -456,30 +406,31 @@ func (h *Handler) paymentsStream(ctx context.Context) (jetstream.Stream, error) 
 
 // finish moves the batch on once every transaction is final: accepted when
 // all are accepted (ACSC, ACCC), rejected when none is, partially_accepted
-// otherwise. Intents this process has not seen yet are read from KV.
+// otherwise. The last status of an intent this process has not seen yet is
+// read from its subject.
 func (h *Handler) finish(ctx context.Context, b *state.Batch, t *tracked, rep *report) error {
 	if len(t.txs) == 0 {
 		return nil // a record without intents: nothing can prove it final
 	}
 	acc, rej := 0, 0
 	for _, tx := range t.txs {
-		a, ok := t.get(tx.IntentID)
+		k, ok := t.get(tx.IntentID)
 		if !ok {
-			cur, err := h.intents.Get(ctx, tx.IntentID)
-			if errors.Is(err, state.ErrNotFound) {
-				return nil
-			}
+			s, err := h.paymentsStream(ctx)
 			if err != nil {
 				return err
 			}
-			if cur.BatchID != b.ID {
+			ev, seq, err := workers.LastStatus(ctx, s, tx.IntentID)
+			if err != nil {
+				return fmt.Errorf("statuspoller: %w", err)
+			}
+			if ev == nil || ev.BatchID != b.ID {
 				return nil
 			}
-			a = applied{cur.Status, cur.Final, cur.Reasons}
-			if cur.Status != "" {
-				t.set(tx.IntentID, a)
-			}
+			k = known{applied: applied{ev.Status, ev.Final, reasonSummary(xmlReasons(ev.Reasons))}, Seq: seq, At: ev.ReceivedAt}
+			t.set(tx.IntentID, k)
 		}
+		a := k.applied
 		if !a.Final {
 			return nil
 		}

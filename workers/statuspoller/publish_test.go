@@ -30,7 +30,7 @@ func TestPublishStatus(t *testing.T) {
 	if _, err := provision.Apply(ctx, js, provision.Options{Replicas: 1, DuplicateWindow: 2 * time.Minute}); err != nil {
 		t.Fatal(err)
 	}
-	batches, intents, err := state.New(ctx, js, state.Options{})
+	batches, _, err := state.New(ctx, js, state.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func TestPublishStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := New(Config{}, Deps{JS: js, Publisher: workers.NewPublisher(js, 0), Batches: batches, Intents: intents,
+	h, err := New(Config{}, Deps{JS: js, Publisher: workers.NewPublisher(js, 0), Batches: batches,
 		Archive: arch, Channel: ch})
 	if err != nil {
 		t.Fatal(err)

@@ -67,7 +67,7 @@ func newInternalEnv(t *testing.T, ch bank.Channel) *internalEnv {
 		ch = &docChannel{}
 	}
 	e.h, err = New(Config{}, Deps{JS: natstest.CountLastReads(js, &e.reads), Publisher: workers.NewPublisher(js, 0),
-		Batches: e.batches, Intents: e.intents, Archive: e.arch, Channel: ch})
+		Batches: e.batches, Archive: e.arch, Channel: ch})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,13 +148,6 @@ func TestPmtInfFanOutFromBatchRecord(t *testing.T) {
 			t.Errorf("%s: event %s in block %q (reason %q), want %s in %s (%q)", want.intent, ev.Status, ev.PmtInfID, reason,
 				want.status, want.pmtInf, want.reason)
 		}
-		rec, err := e.intents.Get(ctx, want.intent)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rec.Status != want.status || !rec.Final {
-			t.Errorf("%s: record %+v, want final %s", want.intent, rec, want.status)
-		}
 	}
 	if b, err := e.batches.Get(ctx, "MSG1"); err != nil || b.State != state.PartiallyAccepted {
 		t.Errorf("batch after the poll: %v, %v; want partially_accepted", b, err)
@@ -228,14 +221,16 @@ func TestTxRefsSource(t *testing.T) {
 	}
 }
 
-// TestPublishStatusFromRecord drives publishStatus with intent records:
-// a record that says where its status's event is lets a change be
-// published without reading the subject; a record behind its subject (a
-// crash after a publish, before the KV write; another poller) is caught
-// by the expected sequence, and the subject is read and decides, so no
-// event is published twice; a status code back within the duplicate
-// window still gets its own id.
-func TestPublishStatusFromRecord(t *testing.T) {
+// TestPublishStatusFromKnown drives publishStatus with what the poller
+// knows of an intent's last event: nothing (an intent's first change, or
+// any change after a restart), or the event it stored or read. A change is
+// published without reading the subject, expecting the known event's
+// sequence (0 when none is known); a poller behind its subject (a publish
+// whose answer was lost, a restart, another poller) is caught by the
+// expected sequence or the duplicate id, and the subject is read and
+// decides, so no event is published twice; a status code back within the
+// duplicate window still gets its own id.
+func TestPublishStatusFromKnown(t *testing.T) {
 	t.Parallel()
 	e := newInternalEnv(t, nil)
 	ctx := t.Context()
@@ -244,32 +239,29 @@ func TestPublishStatusFromRecord(t *testing.T) {
 		return messages.PaymentStatus{IntentID: intent, BatchID: "B1", Status: st, Final: st.Final(),
 			ReceivedAt: at.Add(time.Duration(sec) * time.Second), ArchiveSHA256: strings.Repeat("a", 64)}
 	}
-	rec := func(intent string, st messages.TxStatus, sec int, seq uint64) *state.Intent {
-		r := &state.Intent{ID: intent, BatchID: "B1", Status: st, Final: st.Final(), StatusSeq: seq, Revision: 1}
-		if st != "" {
-			r.StatusAt = at.Add(time.Duration(sec) * time.Second)
-		}
-		return r
+	last := func(st messages.TxStatus, sec int, seq uint64) *known {
+		return &known{applied: applied{Status: st, Final: st.Final()}, Seq: seq, At: at.Add(time.Duration(sec) * time.Second)}
 	}
 	for i, step := range []struct {
 		name     string
 		ev       messages.PaymentStatus
-		cur      *state.Intent
+		last     *known
 		kept     messages.TxStatus
 		seq      uint64
 		addReads int64
 	}{
-		{"first status", ev("I1", messages.TxStatusACSP, 1), rec("I1", "", 0, 0), messages.TxStatusACSP, 1, 0},
-		{"again, the KV write lost", ev("I1", messages.TxStatusACSP, 1), rec("I1", "", 0, 0), messages.TxStatusACSP, 1, 1},
-		{"next status", ev("I1", messages.TxStatusPDNG, 2), rec("I1", messages.TxStatusACSP, 1, 1), messages.TxStatusPDNG, 2, 0},
-		{"record behind", ev("I1", messages.TxStatusACSC, 3), rec("I1", messages.TxStatusACSP, 1, 1), messages.TxStatusACSC, 3, 1},
-		{"after a final", ev("I1", messages.TxStatusRJCT, 4), rec("I1", messages.TxStatusPDNG, 2, 2), messages.TxStatusACSC, 3, 1},
-		{"sequence unknown", ev("I2", messages.TxStatusACSP, 1), rec("I2", messages.TxStatusACTC, 0, 0), messages.TxStatusACSP, 4, 1},
-		{"other intent", ev("I2", messages.TxStatusPDNG, 2), rec("I2", messages.TxStatusACSP, 1, 4), messages.TxStatusPDNG, 5, 0},
-		{"code back in the window", ev("I2", messages.TxStatusACSP, 3), rec("I2", messages.TxStatusPDNG, 2, 5), messages.TxStatusACSP, 6, 2},
+		{"first status", ev("I1", messages.TxStatusACSP, 1), nil, messages.TxStatusACSP, 1, 0},
+		{"again, its answer lost", ev("I1", messages.TxStatusACSP, 1), nil, messages.TxStatusACSP, 1, 1},
+		{"next status", ev("I1", messages.TxStatusPDNG, 2), last(messages.TxStatusACSP, 1, 1), messages.TxStatusPDNG, 2, 0},
+		{"known behind", ev("I1", messages.TxStatusACSC, 3), last(messages.TxStatusACSP, 1, 1), messages.TxStatusACSC, 3, 1},
+		{"after a final", ev("I1", messages.TxStatusRJCT, 4), last(messages.TxStatusPDNG, 2, 2), messages.TxStatusACSC, 3, 1},
+		{"other intent", ev("I2", messages.TxStatusACTC, 1), nil, messages.TxStatusACTC, 4, 0},
+		{"after a restart", ev("I2", messages.TxStatusACSP, 2), nil, messages.TxStatusACSP, 5, 1},
+		{"its next", ev("I2", messages.TxStatusPDNG, 3), last(messages.TxStatusACSP, 2, 5), messages.TxStatusPDNG, 6, 0},
+		{"code back in the window", ev("I2", messages.TxStatusACSP, 4), last(messages.TxStatusPDNG, 3, 6), messages.TxStatusACSP, 7, 2},
 	} {
 		before := e.reads.Load()
-		kept, seq, err := e.h.publishStatus(ctx, step.ev, step.cur)
+		kept, seq, err := e.h.publishStatus(ctx, step.ev, step.last)
 		if err != nil {
 			t.Fatalf("step %d %s: publishStatus(%s) = %v", i, step.name, step.ev.Status, err)
 		}
@@ -304,7 +296,7 @@ func TestPublishStatusFromRecord(t *testing.T) {
 		got = append(got, fmt.Sprintf("%s:%s@%d=%s", ev.IntentID, ev.Status, m.Sequence, m.Header.Get(jetstream.MsgIDHeader)))
 	}
 	want := []string{"I1:ACSP@1=status:I1:ACSP", "I1:PDNG@2=status:I1:PDNG", "I1:ACSC@3=status:I1:ACSC",
-		"I2:ACSP@4=status:I2:ACSP", "I2:PDNG@5=status:I2:PDNG", "I2:ACSP@6=status:I2:ACSP:5"}
+		"I2:ACTC@4=status:I2:ACTC", "I2:ACSP@5=status:I2:ACSP", "I2:PDNG@6=status:I2:PDNG", "I2:ACSP@7=status:I2:ACSP:6"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("status events:\n got %v\nwant %v", got, want)
 	}

@@ -241,8 +241,9 @@ func eventReasons(rs []xmlcodec.Reason) []messages.StatusReason {
 	return out
 }
 
-// reasonSummary is the one-line summary kept in KV intents: "AC01 info;
-// PRTRY …".
+// reasonSummary is the one-line summary of a status's reasons, "AC01
+// info; PRTRY …", by which a report's status is compared with the one
+// applied.
 func reasonSummary(rs []xmlcodec.Reason) string {
 	parts := make([]string, 0, len(rs))
 	for _, r := range rs {

@@ -1,12 +1,10 @@
 package statuspoller_test
 
 import (
-	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/isogate/isogate/internal/natstest"
 	"github.com/isogate/isogate/messages"
@@ -14,37 +12,18 @@ import (
 	"github.com/isogate/isogate/workers/statuspoller"
 )
 
-// reads counts what a poller read: the last message of a status subject,
-// and intent records in KV.
-type reads struct{ last, records atomic.Int64 }
-
-type countingKV struct {
-	jetstream.KeyValue
-	n *reads
-}
-
-func (k countingKV) Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error) {
-	k.n.records.Add(1)
-	return k.KeyValue.Get(ctx, key)
-}
-
 // newCountingHandler is newHandler with the poller's reads of status
-// subjects and intent records counted (the test's own reads are not).
-func (e *env) newCountingHandler(t *testing.T, crash func(string)) (*statuspoller.Handler, *reads) {
+// subjects counted (the test's own reads are not).
+func (e *env) newCountingHandler(t *testing.T, crash func(string)) (*statuspoller.Handler, *atomic.Int64) {
 	t.Helper()
-	n := &reads{}
-	kv, err := e.js.KeyValue(t.Context(), messages.BucketIntents)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := &atomic.Int64{}
 	h, err := statuspoller.New(statuspoller.Config{
 		Schedule:     statuspoller.Schedule{FirstDelay: time.Millisecond, Interval: 30 * time.Millisecond, MaxInterval: 150 * time.Millisecond, Multiplier: 2},
 		ListInterval: 300 * time.Millisecond,
 		AckWait:      2 * time.Second,
 		Backoff:      []time.Duration{100 * time.Millisecond},
 		Crash:        crash,
-	}, statuspoller.Deps{JS: natstest.CountLastReads(e.js, &n.last), Publisher: e.pub, Batches: e.batches,
-		Intents: state.NewIntents(countingKV{KeyValue: kv, n: n}, state.Options{Worker: "test"}), Archive: e.arch,
+	}, statuspoller.Deps{JS: natstest.CountLastReads(e.js, n), Publisher: e.pub, Batches: e.batches, Archive: e.arch,
 		Channel: e.channel, Logger: testLogger(), Registerer: e.reg})
 	if err != nil {
 		t.Fatal(err)
@@ -52,36 +31,29 @@ func (e *env) newCountingHandler(t *testing.T, crash func(string)) (*statuspolle
 	return h, n
 }
 
-// wantSeqs checks that each intent's record holds the stream sequence of
-// its last pay.status event.
-func (e *env) wantSeqs(t *testing.T, ids ...string) {
+// wantClaimsOnly checks that bucket intents holds nothing but the claims
+// the test made: the poller never writes it.
+func (e *env) wantClaimsOnly(t *testing.T, claims int) {
 	t.Helper()
-	s, err := e.js.Stream(t.Context(), messages.StreamPayments)
+	s, err := e.js.Stream(t.Context(), "KV_"+messages.BucketIntents)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range ids {
-		raw, err := s.GetLastMsgForSubject(t.Context(), messages.StatusSubject(id))
-		if err != nil {
-			t.Fatalf("last status of %s: %v", id, err)
-		}
-		rec, err := e.intents.Get(t.Context(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rec.StatusSeq != raw.Sequence {
-			t.Errorf("%s: record %s at sequence %d, last event at %d", id, rec.Status, rec.StatusSeq, raw.Sequence)
-		}
+	info, err := s.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.LastSeq != uint64(claims) {
+		t.Errorf("bucket intents has %d writes, want the %d claims only", info.State.LastSeq, claims)
 	}
 }
 
-// TestStatusesFromRecords: a batch plays out ACTC → ACSP → ACSC without
-// the poller reading a status subject — each publish expects the event
-// sequence the intent's record holds — and with one KV read per intent:
-// after the first status, the poller decides from the records it wrote.
-// Every status is published once, and each record ends holding its last
-// event's sequence.
-func TestStatusesFromRecords(t *testing.T) {
+// TestStatusesWithoutReads: a batch plays out ACTC → ACSP → ACSC without
+// the poller reading a status subject or an intent record: an intent's
+// first status is published expecting an empty subject, each next one
+// expecting the sequence of the event the poller stored before. Every
+// status is published once, and bucket intents keeps the claims only.
+func TestStatusesWithoutReads(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	h, n := e.newCountingHandler(t, nil)
@@ -98,22 +70,19 @@ func TestStatusesFromRecords(t *testing.T) {
 	for _, id := range b.IntentIDs {
 		e.wantEvents(t, evs, b, id, "", messages.TxStatusACTC, messages.TxStatusACSP, messages.TxStatusACSC)
 	}
-	e.wantSeqs(t, b.IntentIDs...)
-	if got := n.last.Load(); got != 0 {
+	if got := n.Load(); got != 0 {
 		t.Errorf("the poller read status subjects %d times, want 0", got)
 	}
-	if got, want := n.records.Load(), int64(len(b.IntentIDs)); got != want {
-		t.Errorf("the poller read intent records %d times, want %d (once each)", got, want)
-	}
+	e.wantClaimsOnly(t, len(b.IntentIDs))
 }
 
-// TestCrashAfterPublishFromRecord: a poller stops right after publishing
-// an intent's ACSP, before its KV write, so the record still holds the
-// ACTC event's sequence. A fresh poller's publish expecting it is
-// refused, it reads the subject, finds ACSP and only records it: one
-// event per status. From then on every record holds its event's
-// sequence, and ACSC needs no subject read.
-func TestCrashAfterPublishFromRecord(t *testing.T) {
+// TestCrashAfterPublish: a poller stops right after publishing an intent's
+// ACSP, before noting it. A fresh poller knows no intent's last event: its
+// ACSP publishes expecting an empty subject are refused (or are
+// duplicates, for the ACSP already stored), and it reads each subject
+// once: the ACSP stored before the crash is found and not published again.
+// From then on it knows each intent's last event, and ACSC needs no read.
+func TestCrashAfterPublish(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	reached := make(chan struct{})
@@ -138,46 +107,47 @@ func TestCrashAfterPublishFromRecord(t *testing.T) {
 		t.Fatal("crash point not reached")
 	}
 	stop()
-	behind := 0
-	for _, id := range b.IntentIDs {
-		if rec, err := e.intents.Get(t.Context(), id); err != nil {
-			t.Fatal(err)
-		} else if rec.Status == messages.TxStatusACTC {
-			behind++
-		}
+	stored := 0
+	for _, evs := range e.events(t) {
+		stored += len(evs)
 	}
-	if behind == 0 {
-		t.Fatal("no record left behind its ACSP event")
+	if stored < len(b.IntentIDs)+1 {
+		t.Fatalf("%d status events before the fresh poller, want every ACTC and at least one ACSP", stored)
 	}
 
 	h2, n := e.newCountingHandler(t, nil)
 	e.start(t, h2)
+	waitFor(t, 10*time.Second, "the fresh poller reading every subject", func() string {
+		if got := n.Load(); got < int64(len(b.IntentIDs)) {
+			return fmt.Sprintf("%d reads", got)
+		}
+		return ""
+	})
 	e.waitIntents(t, messages.TxStatusACSP, b.IntentIDs...)
-	e.wantSeqs(t, b.IntentIDs...)
-	repaired := n.last.Load()
-	if repaired < 1 || repaired > int64(behind) {
-		t.Errorf("the fresh poller read status subjects %d times for %d records left behind, want 1 to %d", repaired, behind, behind)
+	repaired := n.Load()
+	if repaired != int64(len(b.IntentIDs)) {
+		t.Errorf("the fresh poller read status subjects %d times, want %d (once per intent)", repaired, len(b.IntentIDs))
 	}
 	e.clock.Advance(2 * time.Second)
 	e.waitIntents(t, messages.TxStatusACSC, b.IntentIDs...)
 	e.waitBatch(t, state.Accepted, b.ID)
 	e.waitIdle(t, h2)
-	if got := n.last.Load() - repaired; got != 0 {
+	if got := n.Load() - repaired; got != 0 {
 		t.Errorf("ACSC read status subjects %d times, want 0", got)
 	}
 	evs := e.events(t)
 	for _, id := range b.IntentIDs {
 		e.wantEvents(t, evs, b, id, "", messages.TxStatusACTC, messages.TxStatusACSP, messages.TxStatusACSC)
 	}
-	e.wantSeqs(t, b.IntentIDs...)
+	e.wantClaimsOnly(t, len(b.IntentIDs))
 }
 
-// TestTwoPollersFromRecords: two pollers hold the same record of an
-// intent (ACTC at its event's sequence) and are lined up right before
-// publishing ACSP, each expecting that sequence: one publish is stored,
-// the other refused, and the loser reads the subject and publishes
-// nothing. Every status is published once.
-func TestTwoPollersFromRecords(t *testing.T) {
+// TestTwoPollersLinedUp: two pollers know the same last event of an intent (ACTC:
+// one stored it, the other read it) and are lined up right before
+// publishing ACSP, each expecting that event's sequence: one publish is
+// stored, the other refused, and the loser reads the subject and
+// publishes nothing. Every status is published once.
+func TestTwoPollersLinedUp(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	gate := make(chan struct{})
@@ -204,7 +174,7 @@ func TestTwoPollersFromRecords(t *testing.T) {
 	e.start(t, h1)
 	e.start(t, h2)
 	e.waitIntents(t, messages.TxStatusACTC, b.IntentIDs...)
-	before := n1.last.Load() + n2.last.Load()
+	before := n1.Load() + n2.Load()
 	armed.Store(true)
 	e.clock.Advance(time.Second)
 	e.waitIntents(t, messages.TxStatusACSP, b.IntentIDs...)
@@ -216,10 +186,10 @@ func TestTwoPollersFromRecords(t *testing.T) {
 	e.waitBatch(t, state.Accepted, b.ID)
 	e.waitIdle(t, h1)
 	e.waitIdle(t, h2)
-	if got := n1.last.Load() + n2.last.Load() - before; got < 1 {
+	if got := n1.Load() + n2.Load() - before; got < 1 {
 		t.Errorf("the pollers read status subjects %d times after ACTC, want at least 1 (the refused publish)", got)
 	}
 	evs := e.events(t)
 	e.wantEvents(t, evs, b, b.IntentIDs[0], "", messages.TxStatusACTC, messages.TxStatusACSP, messages.TxStatusACSC)
-	e.wantSeqs(t, b.IntentIDs...)
+	e.wantClaimsOnly(t, len(b.IntentIDs))
 }

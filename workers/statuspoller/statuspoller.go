@@ -25,12 +25,12 @@ const Name = "statuspoller"
 
 // Crash points passed to [Config.Crash].
 const (
-	// CrashBeforePublish: an intent's change is decided — from its KV
-	// record, or from the last event on its status subject read — and the
-	// publish is next.
+	// CrashBeforePublish: an intent's change is decided — from the event
+	// this process knows as its last, or from the last event on its status
+	// subject read — and the publish is next.
 	CrashBeforePublish = "before-publish"
-	// CrashAfterPublish: a pay.status event is stored, the intent's KV
-	// record not yet updated.
+	// CrashAfterPublish: a pay.status event is stored, and this process
+	// has not yet noted it as the intent's last.
 	CrashAfterPublish = "after-publish"
 )
 
@@ -100,8 +100,8 @@ type Config struct {
 	ListInterval time.Duration
 	// Concurrency is how many batches one process polls at once. Default: 4.
 	Concurrency int
-	// ApplyConcurrency is how many intents of one report are published and
-	// recorded at once. Default: 16.
+	// ApplyConcurrency is how many intents of one report are published at
+	// once. Default: 16.
 	ApplyConcurrency int
 	// StatusTimeout bounds one status query. Default: 30s.
 	StatusTimeout time.Duration
@@ -191,10 +191,9 @@ func (c Config) schedule(profile string) Schedule {
 
 // Deps are what the status poller works with.
 type Deps struct {
-	JS        jetstream.JetStream // required: reads the last pay.status of an intent when its record cannot tell
+	JS        jetstream.JetStream // required: reads an intent's last pay.status when a publish is refused
 	Publisher *workers.Publisher  // required
 	Batches   *state.Batches      // required; history entries are written as "statuspoller"
-	Intents   *state.Intents      // required
 	Archive   *archive.Archive    // required
 	Channel   bank.Channel        // required
 	Logger    *slog.Logger        // for Run and Recover; handlers log through the router. Default: discard
@@ -209,7 +208,6 @@ type Handler struct {
 	js      jetstream.JetStream
 	pub     *workers.Publisher
 	batches *state.Batches
-	intents *state.Intents
 	arch    *archive.Archive
 	ch      bank.Channel
 	log     *slog.Logger
@@ -232,53 +230,37 @@ type tracked struct {
 	digest   string // SHA-256 of the last pain.002 applied in full
 	txs      []txRef
 
-	mu      sync.Mutex
-	applied map[string]applied // intent → the status it is known to have
-	// recs holds, for intents whose applied status came from a KV record
-	// (written or read), that record: apply decides from it instead of
-	// reading KV again. Its status is always applied's for the intent.
-	// Being stale costs a round trip, never an event or a lost write: see
-	// apply.
-	recs map[string]*state.Intent
+	mu    sync.Mutex
+	known map[string]known // intent → its last pay.status, as this process stored or read it
 }
 
-// applied is an intent's status as published and recorded.
+// applied is the part of an intent's status a report decides.
 type applied struct {
 	Status  messages.TxStatus
 	Final   bool
 	Reasons string
 }
 
-func (t *tracked) get(id string) (applied, bool) {
+// known is an intent's last pay.status event as this process stored it or
+// read it from the stream: its status, its stream sequence and its report
+// time (received_at). The message at Seq is that event: a sequence, once
+// acknowledged, never names another message.
+type known struct {
+	applied
+	Seq uint64
+	At  time.Time
+}
+
+func (t *tracked) get(id string) (known, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	a, ok := t.applied[id]
-	return a, ok
+	k, ok := t.known[id]
+	return k, ok
 }
 
-func (t *tracked) set(id string, a applied) {
+func (t *tracked) set(id string, k known) {
 	t.mu.Lock()
-	t.applied[id] = a
-	t.mu.Unlock()
-}
-
-// record returns the intent's record as this process last wrote or read
-// it, nil when it has none.
-func (t *tracked) record(id string) *state.Intent {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.recs[id]
-}
-
-// remember keeps rec as the intent's record; nil forgets it, so that the
-// next change reads it from KV.
-func (t *tracked) remember(id string, rec *state.Intent) {
-	t.mu.Lock()
-	if rec == nil {
-		delete(t.recs, id)
-	} else {
-		t.recs[id] = rec
-	}
+	t.known[id] = k
 	t.mu.Unlock()
 }
 
@@ -289,8 +271,8 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if deps.JS == nil || deps.Publisher == nil || deps.Batches == nil || deps.Intents == nil || deps.Archive == nil || deps.Channel == nil {
-		errs = append(errs, errors.New("statuspoller: JS, publisher, batches, intents, archive and channel are required"))
+	if deps.JS == nil || deps.Publisher == nil || deps.Batches == nil || deps.Archive == nil || deps.Channel == nil {
+		errs = append(errs, errors.New("statuspoller: JS, publisher, batches, archive and channel are required"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -302,7 +284,7 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 		deps.Now = time.Now
 	}
 	h := &Handler{
-		cfg: cfg, js: deps.JS, pub: deps.Publisher, batches: deps.Batches.WithWorker(Name), intents: deps.Intents,
+		cfg: cfg, js: deps.JS, pub: deps.Publisher, batches: deps.Batches.WithWorker(Name),
 		arch: deps.Archive, ch: deps.Channel, log: deps.Logger.With(slog.String("worker", Name)), now: deps.Now,
 		tracked: map[string]*tracked{}, wake: make(chan struct{}, 1),
 	}
@@ -368,8 +350,7 @@ func (h *Handler) track(b *state.Batch) *tracked {
 		return t
 	}
 	s := h.cfg.schedule(b.Profile)
-	t := &tracked{id: b.ID, sched: s, due: b.Since().Add(max(s.FirstDelay, 0)), interval: s.Interval, applied: map[string]applied{},
-		recs: map[string]*state.Intent{}}
+	t := &tracked{id: b.ID, sched: s, due: b.Since().Add(max(s.FirstDelay, 0)), interval: s.Interval, known: map[string]known{}}
 	h.tracked[b.ID] = t
 	return t
 }

@@ -40,7 +40,7 @@ func (c *pipelineCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
 	defer cancel()
-	if list, err := c.batches.List(ctx); err == nil {
+	if list, err := c.batches.ListRefs(ctx); err == nil {
 		counts := make(map[state.State]int, len(state.States))
 		for _, b := range list {
 			counts[b.State]++

@@ -506,7 +506,7 @@ bank:
     env: test
     purpose: banksim
     timeout: 3s
-encoder: {wait: 500ms}
+encoder: {wait: 500ms, atomic_claims: "on"}
 submitter: {upload_timeout: 10s}
 statuspoller: {first_delay: 500ms, interval: 1s, max_interval: 5s}
 statements:

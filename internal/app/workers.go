@@ -51,7 +51,7 @@ func drainTimeout(shutdown time.Duration) time.Duration {
 // recovery, and builds the router. It starts nothing that runs: see run.
 func (g *Gateway) startWorkers(ctx context.Context, opts Options) error {
 	cfg := g.cfg
-	batches, intents, err := state.New(ctx, g.JS, state.Options{})
+	batches, intents, err := state.New(ctx, g.JS, state.Options{AtomicClaims: cfg.AtomicClaimsOn()})
 	if err != nil {
 		return fmt.Errorf("state buckets: %w", err)
 	}

@@ -197,6 +197,26 @@ type Encoder struct {
 	// Wait closes a batch this long after its first intent when it has not
 	// reached its profile's file size limit before. Default: 2s.
 	Wait time.Duration `yaml:"wait"`
+	// AtomicClaims is how a batch's claims (one create-only write per
+	// intent in KV intents) are written: "on", as one atomic batch
+	// publish — one fsync for the batch where the server fsyncs every
+	// write, but the server stages the batch first, which costs more CPU
+	// than it saves when it does not; "off", one asynchronous publish per
+	// claim; "auto" (the default), on with the embedded server at
+	// sync_interval always and off otherwise.
+	AtomicClaims string `yaml:"atomic_claims"`
+}
+
+// AtomicClaimsOn reports whether the encoder writes a batch's claims as one
+// atomic batch publish ([Encoder.AtomicClaims]).
+func (c *Config) AtomicClaimsOn() bool {
+	switch c.Encoder.AtomicClaims {
+	case "on":
+		return true
+	case "off":
+		return false
+	}
+	return c.NATS.URL == "" && c.NATS.Embedded.SyncAlways()
 }
 
 // Submitter tunes the submitter worker.
@@ -322,7 +342,7 @@ func Default() Config {
 			Banksim: Banksim{Addr: "127.0.0.1:0", Profile: "ekase", Seed: 1, Process: time.Second, Settle: 2 * time.Second},
 			H2H:     H2H{CertStore: "data/certs", Sign: "none", Timeout: 30 * time.Second},
 		},
-		Encoder:      Encoder{DefaultProfile: "ekase", Wait: 2 * time.Second},
+		Encoder:      Encoder{DefaultProfile: "ekase", Wait: 2 * time.Second, AtomicClaims: "auto"},
 		Submitter:    Submitter{UploadTimeout: time.Minute, Concurrency: 4},
 		StatusPoller: StatusPoller{FirstDelay: 2 * time.Second, Interval: 2 * time.Second, MaxInterval: 5 * time.Minute},
 		Statements:   Statements{Tick: 30 * time.Second, Intraday: 15 * time.Minute, Retry: time.Minute, RequestTimeout: time.Minute},
@@ -605,6 +625,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Encoder.Wait <= 0 {
 		bad("encoder.wait", "must be positive")
+	}
+	if a := c.Encoder.AtomicClaims; a != "auto" && a != "on" && a != "off" {
+		bad("encoder.atomic_claims", "want auto, on or off, got %q", a)
 	}
 	if c.Submitter.UploadTimeout <= 0 {
 		bad("submitter.upload_timeout", "must be positive")

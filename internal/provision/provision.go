@@ -147,10 +147,18 @@ func Apply(ctx context.Context, js jetstream.JetStream, o Options) ([]Change, er
 			Storage:     jetstream.FileStorage,
 			Replicas:    o.Replicas,
 		}
-		want := settings{replicas: o.Replicas, storage: jetstream.FileStorage, history: int64(kv.History)}
+		// The intents bucket takes a batch's claims as one atomic batch
+		// publish (state.Options.AtomicClaims).
+		want := settings{replicas: o.Replicas, storage: jetstream.FileStorage, history: int64(kv.History),
+			atomic: bucket == messages.BucketIntents}
 		ch, err := ensure(ctx, js, "kv", bucket, "KV_"+bucket, want, func() error {
-			_, err := js.CreateOrUpdateKeyValue(ctx, kv)
-			return err
+			if _, err := js.CreateOrUpdateKeyValue(ctx, kv); err != nil {
+				return err
+			}
+			if want.atomic {
+				return allowAtomic(ctx, js, "KV_"+bucket)
+			}
+			return nil
 		})
 		if err != nil {
 			return changes, err
@@ -184,6 +192,10 @@ type settings struct {
 	history    int64
 	subjects   []string
 	compareAge bool
+	// atomic: allow_atomic (atomic batch publish, NATS 2.12 and later) is
+	// wanted. A server that does not keep it is not an error: the claims
+	// it serves are then written one by one.
+	atomic bool
 }
 
 func managed(cfg jetstream.StreamConfig) settings {
@@ -217,6 +229,9 @@ func diff(have *jetstream.StreamConfig, want settings) []string {
 	}
 	if want.subjects != nil && !slices.Equal(have.Subjects, want.subjects) {
 		d = append(d, fmt.Sprintf("subjects %v → %v", have.Subjects, want.subjects))
+	}
+	if want.atomic && !have.AllowAtomicPublish {
+		d = append(d, "allow_atomic false → true")
 	}
 	return d
 }
@@ -265,11 +280,32 @@ func ensure(ctx context.Context, js jetstream.JetStream, kind, name, backing str
 	if err != nil {
 		return ch, fmt.Errorf("provision: reading %s %s after update: %w", kind, name, err)
 	}
-	if left := diff(after, want); len(left) > 0 {
+	required := want
+	required.atomic = false
+	if left := diff(after, required); len(left) > 0 {
 		return ch, fmt.Errorf("provision: %s %s still differs after update: %s", kind, name, strings.Join(left, ", "))
 	}
 	ch.Action, ch.Detail = Updated, strings.Join(pending, ", ")
+	if want.atomic && !after.AllowAtomicPublish {
+		ch.Detail += " (this server has no atomic batch publish: claims are written one by one)"
+	}
 	return ch, nil
+}
+
+// allowAtomic sets allow_atomic on stream name. A server without atomic
+// batch publish (before NATS 2.12) ignores the setting.
+func allowAtomic(ctx context.Context, js jetstream.JetStream, name string) error {
+	s, err := js.Stream(ctx, name)
+	if err != nil {
+		return err
+	}
+	cfg := s.CachedInfo().Config
+	if cfg.AllowAtomicPublish {
+		return nil
+	}
+	cfg.AllowAtomicPublish = true
+	_, err = js.UpdateStream(ctx, cfg)
+	return err
 }
 
 // advice turns the JetStream errors operators meet when changing settings

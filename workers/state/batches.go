@@ -239,6 +239,12 @@ type Options struct {
 	// MaxAttempts bounds the compare-and-set retries of one call before it
 	// gives up with [ErrConflict]. Default: 64.
 	MaxAttempts int
+	// AtomicClaims makes [Intents.ClaimAll] write a batch's claims as one
+	// atomic batch publish when the intents bucket allows it (provisioning
+	// sets allow_atomic; NATS 2.12 and later): stored all together or not
+	// at all, and fsynced once under sync_interval always instead of once
+	// per claim. Off: one asynchronous publish per claim.
+	AtomicClaims bool
 }
 
 func (o *Options) setDefaults() {

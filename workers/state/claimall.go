@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
+
+	"github.com/nats-io/nuid"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -37,10 +40,129 @@ func (in *Intents) ClaimAll(ctx context.Context, js jetstream.JetStream, batchID
 	results := make([]ClaimResult, len(ids))
 	for start := 0; start < len(ids); start += claimBurst {
 		end := min(start+claimBurst, len(ids))
+		if in.useAtomic(ctx, js) && in.claimAtomic(ctx, js, batchID, ids[start:end], results[start:end]) {
+			continue
+		}
 		in.claimBurst(ctx, js, batchID, ids[start:end], results[start:end])
 	}
 	return results
 }
+
+// States of Intents.atomic.
+const (
+	atomicUnknown int32 = iota
+	atomicOn
+	atomicOff
+)
+
+// useAtomic reports whether claims go as atomic batches: asked for
+// ([Options.AtomicClaims]) and allowed by the bucket's stream, as the
+// server reports its configuration (a server without atomic publishing
+// does not report the setting). Asked once; a failed question is asked
+// again next time.
+func (in *Intents) useAtomic(ctx context.Context, js jetstream.JetStream) bool {
+	switch in.atomic.Load() {
+	case atomicOn:
+		return true
+	case atomicOff:
+		return false
+	}
+	s, err := js.Stream(ctx, "KV_"+in.kv.Bucket())
+	if err != nil {
+		return false
+	}
+	if s.CachedInfo().Config.AllowAtomicPublish {
+		in.atomic.Store(atomicOn)
+		return true
+	}
+	in.atomic.Store(atomicOff)
+	return false
+}
+
+// claimAtomic claims ids for batchID as one atomic batch publish: every
+// create-only write but the last is staged on the server
+// (Nats-Batch-Id, Nats-Batch-Sequence; no answer), the last commits
+// (Nats-Batch-Commit), and the server stores them all, under one fsync,
+// or none — a write whose key has a history refuses the whole batch. It
+// reports true, having set results, only when the server's answer
+// confirms the whole batch as stored (its batch id and count); otherwise
+// false, setting nothing, and the caller claims the ids one by one, which
+// decides each on what the bucket holds: a claim of this batch stored
+// after all (an answer lost, a server that stored the staged writes as
+// plain publishes) is found as this batch's and kept.
+func (in *Intents) claimAtomic(ctx context.Context, js jetstream.JetStream, batchID string, ids []string, results []ClaimResult) bool {
+	if len(ids) == 0 {
+		return true
+	}
+	prefix := "$KV." + in.kv.Bucket() + "."
+	batch := nuid.Next()
+	nc := js.Conn()
+	recs := make([]*Intent, len(ids))
+	var commit *nats.Msg
+	for i, id := range ids {
+		if err := checkIDs(id, batchID); err != nil {
+			return false // the one-by-one path reports it
+		}
+		now := in.opts.Now().UTC()
+		recs[i] = &Intent{ID: id, BatchID: batchID, ClaimedAt: now, UpdatedAt: now}
+		data, err := json.Marshal(recs[i])
+		if err != nil {
+			return false
+		}
+		msg := &nats.Msg{Subject: prefix + messages.SubjectToken(id), Data: data, Header: nats.Header{}}
+		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
+		msg.Header.Set(headerBatchID, batch)
+		msg.Header.Set(headerBatchSeq, strconv.Itoa(i+1))
+		if i == len(ids)-1 {
+			msg.Header.Set(headerBatchCommit, "1")
+			commit = msg
+			break
+		}
+		if err := nc.PublishMsg(msg); err != nil {
+			return false
+		}
+	}
+	reply, err := nc.RequestMsgWithContext(ctx, commit)
+	if err != nil {
+		return false
+	}
+	var ack struct {
+		Seq   uint64 `json:"seq"`
+		Batch string `json:"batch"`
+		Count int    `json:"count"`
+		Error *struct {
+			Code int `json:"err_code"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(reply.Data, &ack) != nil {
+		return false
+	}
+	if ack.Error != nil && ack.Error.Code == errCodeAtomicPublishDisabled {
+		in.atomic.Store(atomicOff) // allow_atomic taken off since: stop trying
+	}
+	if ack.Error != nil || ack.Batch != batch || ack.Count != len(ids) || ack.Seq < uint64(len(ids)) {
+		return false
+	}
+	// A committed batch is stored in order, at consecutive sequences
+	// ending with the commit's.
+	for i, rec := range recs {
+		rec.Revision = ack.Seq - uint64(len(recs)-1-i)
+		results[i] = ClaimResult{Record: rec, Mine: true}
+	}
+	in.commits.Add(1)
+	return true
+}
+
+// errCodeAtomicPublishDisabled is JetStream's error code for an atomic
+// batch sent to a stream without allow_atomic.
+const errCodeAtomicPublishDisabled = 10174
+
+// The atomic batch publish headers (ADR-50).
+const (
+	headerBatchID     = "Nats-Batch-Id"
+	headerBatchSeq    = "Nats-Batch-Sequence"
+	headerBatchCommit = "Nats-Batch-Commit"
+)
 
 // claimBurst bounds the asynchronous claims outstanding in one ClaimAll;
 // claimStallWait is how long one waits for room in the JetStream

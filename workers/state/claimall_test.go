@@ -14,10 +14,20 @@ import (
 // new ids claimed, an id another batch holds left to it, a rejected id
 // reported as such, an id released by a failed batch claimed again (its
 // key has a delete marker), the batch's own earlier claim kept — and two
-// bursts racing over the same ids give each id to exactly one batch.
+// bursts racing over the same ids give each id to exactly one batch; with
+// claims as asynchronous publishes and as atomic batches (a batch with an
+// id that has a history is refused whole and claimed one by one).
 func TestClaimAll(t *testing.T) {
 	t.Parallel()
-	e := setup(t, state.Options{})
+	for _, atomic := range []bool{false, true} {
+		t.Run(fmt.Sprintf("atomic=%v", atomic), func(t *testing.T) {
+			t.Parallel()
+			testClaimAll(t, setup(t, state.Options{AtomicClaims: atomic}))
+		})
+	}
+}
+
+func testClaimAll(t *testing.T, e *env) {
 	ctx := t.Context()
 	if _, _, err := e.intents.Claim(ctx, "HELD", "OTHER"); err != nil {
 		t.Fatal(err)
@@ -94,6 +104,86 @@ func TestClaimAll(t *testing.T) {
 		if err != nil || got.BatchID != winner || a[i].Record.BatchID != winner || b[i].Record.BatchID != winner {
 			t.Fatalf("%s: stored %+v, %v; A saw %s, B saw %s; want %s everywhere", id, got, err, a[i].Record.BatchID, b[i].Record.BatchID, winner)
 		}
+	}
+}
+
+// TestClaimAllAtomic: with AtomicClaims, a batch of new ids is stored by
+// one atomic batch publish, each claim at the revision ClaimAll returns;
+// a batch with one id already held is refused whole — nothing of it is
+// stored — and then claimed one by one; on a bucket without allow_atomic
+// every claim is written one by one from the start.
+func TestClaimAllAtomic(t *testing.T) {
+	t.Parallel()
+	e := setup(t, state.Options{AtomicClaims: true})
+	ctx := t.Context()
+	writes := func() uint64 {
+		t.Helper()
+		s, err := e.js.Stream(ctx, "KV_intents")
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := s.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.State.LastSeq
+	}
+	ids := make([]string, 700) // two batches: 512 and 188
+	for i := range ids {
+		ids[i] = fmt.Sprintf("A-%03d", i)
+	}
+	res := e.intents.ClaimAll(ctx, e.js, "B-1", ids)
+	if got := e.intents.AtomicCommits(); got != 2 {
+		t.Errorf("atomic commits %d, want 2", got)
+	}
+	for i, r := range res {
+		got, err := e.intents.Get(ctx, ids[i])
+		if r.Err != nil || !r.Mine || err != nil || got.BatchID != "B-1" || got.Revision != r.Record.Revision {
+			t.Fatalf("%s: result %+v (%v), stored %+v (%v); want B-1's claim at the returned revision", ids[i], r.Record, r.Err, got, err)
+		}
+	}
+	if n := writes(); n != uint64(len(ids)) {
+		t.Errorf("%d writes, want %d", n, len(ids))
+	}
+
+	// One id held by another batch: the atomic batch is refused whole.
+	before := writes()
+	mixed := []string{"M-1", "A-005", "M-2"}
+	res = e.intents.ClaimAll(ctx, e.js, "B-2", mixed)
+	if got := e.intents.AtomicCommits(); got != 2 {
+		t.Errorf("atomic commits %d after a refused batch, want 2", got)
+	}
+	for i, want := range []bool{true, false, true} {
+		if r := res[i]; r.Err != nil || r.Mine != want {
+			t.Errorf("%s: mine %v (%v), want %v", mixed[i], r.Mine, r.Err, want)
+		}
+	}
+	if n := writes() - before; n != 2 {
+		t.Errorf("%d writes for the mixed batch, want 2 (M-1 and M-2 once each: nothing of the refused batch stored)", n)
+	}
+
+	// allow_atomic off: claims go one by one, and the registry stops trying.
+	s, err := e.js.Stream(ctx, "KV_intents")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.CachedInfo().Config
+	cfg.AllowAtomicPublish = false
+	if _, err := e.js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	_, fresh, err := state.New(ctx, e.js, state.Options{AtomicClaims: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res = fresh.ClaimAll(ctx, e.js, "B-3", []string{"C-1", "C-2"})
+	for i, r := range res {
+		if r.Err != nil || !r.Mine {
+			t.Errorf("claim %d without allow_atomic: mine %v (%v)", i, r.Mine, r.Err)
+		}
+	}
+	if got := fresh.AtomicCommits(); got != 0 {
+		t.Errorf("atomic commits %d on a bucket without allow_atomic, want 0", got)
 	}
 }
 

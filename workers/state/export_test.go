@@ -9,3 +9,7 @@ func SetClaimStallWait(d time.Duration) time.Duration {
 	claimStallWait = d
 	return old
 }
+
+// AtomicCommits is how many claim batches the server confirmed as stored
+// whole (Options.AtomicClaims).
+func (in *Intents) AtomicCommits() int64 { return in.commits.Load() }

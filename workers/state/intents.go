@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -37,12 +38,20 @@ type Intent struct {
 type Intents struct {
 	kv   jetstream.KeyValue
 	opts Options
+	// atomic is whether ClaimAll claims with an atomic batch publish:
+	// atomicUnknown until the bucket's stream was asked (Options.AtomicClaims).
+	atomic  atomic.Int32
+	commits atomic.Int64 // atomic claim batches the server confirmed
 }
 
 // NewIntents returns the registry over kv, the "intents" bucket.
 func NewIntents(kv jetstream.KeyValue, opts Options) *Intents {
 	opts.setDefaults()
-	return &Intents{kv: kv, opts: opts}
+	in := &Intents{kv: kv, opts: opts}
+	if !opts.AtomicClaims {
+		in.atomic.Store(atomicOff)
+	}
+	return in
 }
 
 // Claim gives intent intentID to batch batchID with a create-only write, so

@@ -81,13 +81,7 @@ func (p *Publisher) PublishMessage(ctx context.Context, subject string, m *messa
 	if id == "" {
 		return nil, fmt.Errorf("workers: publishing to %s: no %s in the metadata", subject, MetaMsgID)
 	}
-	msg := &nats.Msg{Subject: subject, Data: m.Payload, Header: nats.Header{}}
-	for k, v := range m.Metadata {
-		if strings.HasPrefix(k, MetaPrefix) || v == "" {
-			continue
-		}
-		msg.Header.Set(k, v)
-	}
+	msg := NATSMsg(subject, m)
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	ack, err := p.js.PublishMsg(ctx, msg)
@@ -98,6 +92,21 @@ func (p *Publisher) PublishMessage(ctx context.Context, subject string, m *messa
 		return nil, fmt.Errorf("workers: publishing to %s (Nats-Msg-Id %s): no stream stored it", subject, id)
 	}
 	return ack, nil
+}
+
+// NATSMsg is the NATS message [Publisher] sends for m on subject: every
+// metadata key becomes a header ([MetaMsgID] the Nats-Msg-Id,
+// [MetaExpectedLastSubjectSeq] the publish check), except those with
+// [MetaPrefix] and empty values.
+func NATSMsg(subject string, m *message.Message) *nats.Msg {
+	msg := &nats.Msg{Subject: subject, Data: m.Payload, Header: nats.Header{}}
+	for k, v := range m.Metadata {
+		if strings.HasPrefix(k, MetaPrefix) || v == "" {
+			continue
+		}
+		msg.Header.Set(k, v)
+	}
+	return msg
 }
 
 // PublishEvent publishes ev to ev.EventSubject() with Nats-Msg-Id msgID (see

@@ -494,6 +494,7 @@ shutdown_timeout: 5s
 log: {level: warn, format: text}
 nats:
   url: %q
+  atomic_batches: "on"
   streams: {replicas: 3}
 ops: {listen: ""}
 bank:
@@ -506,7 +507,7 @@ bank:
     env: test
     purpose: banksim
     timeout: 3s
-encoder: {wait: 500ms, atomic_claims: "on"}
+encoder: {wait: 500ms}
 submitter: {upload_timeout: 10s}
 statuspoller: {first_delay: 500ms, interval: 1s, max_interval: 5s}
 statements:

@@ -51,7 +51,7 @@ func drainTimeout(shutdown time.Duration) time.Duration {
 // recovery, and builds the router. It starts nothing that runs: see run.
 func (g *Gateway) startWorkers(ctx context.Context, opts Options) error {
 	cfg := g.cfg
-	batches, intents, err := state.New(ctx, g.JS, state.Options{AtomicClaims: cfg.AtomicClaimsOn()})
+	batches, intents, err := state.New(ctx, g.JS, state.Options{AtomicClaims: cfg.AtomicBatchesOn()})
 	if err != nil {
 		return fmt.Errorf("state buckets: %w", err)
 	}
@@ -140,7 +140,7 @@ func (g *Gateway) startWorkers(ctx context.Context, opts Options) error {
 		case config.WorkerStatusPoller:
 			ps := cfg.StatusPoller
 			pcfg := statuspoller.Config{Schedule: statuspoller.Schedule{FirstDelay: ps.FirstDelay, Interval: ps.Interval,
-				MaxInterval: ps.MaxInterval}}
+				MaxInterval: ps.MaxInterval}, AtomicStatuses: cfg.AtomicBatchesOn()}
 			if opts.StatusPoller != nil {
 				opts.StatusPoller(&pcfg)
 			}

@@ -197,26 +197,6 @@ type Encoder struct {
 	// Wait closes a batch this long after its first intent when it has not
 	// reached its profile's file size limit before. Default: 2s.
 	Wait time.Duration `yaml:"wait"`
-	// AtomicClaims is how a batch's claims (one create-only write per
-	// intent in KV intents) are written: "on", as one atomic batch
-	// publish — one fsync for the batch where the server fsyncs every
-	// write, but the server stages the batch first, which costs more CPU
-	// than it saves when it does not; "off", one asynchronous publish per
-	// claim; "auto" (the default), on with the embedded server at
-	// sync_interval always and off otherwise.
-	AtomicClaims string `yaml:"atomic_claims"`
-}
-
-// AtomicClaimsOn reports whether the encoder writes a batch's claims as one
-// atomic batch publish ([Encoder.AtomicClaims]).
-func (c *Config) AtomicClaimsOn() bool {
-	switch c.Encoder.AtomicClaims {
-	case "on":
-		return true
-	case "off":
-		return false
-	}
-	return c.NATS.URL == "" && c.NATS.Embedded.SyncAlways()
 }
 
 // Submitter tunes the submitter worker.
@@ -265,8 +245,29 @@ type NATS struct {
 	CredsFile string `yaml:"creds_file"`
 	// ConnectTimeout bounds one connection attempt. Default: 5s.
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
-	Embedded       Embedded      `yaml:"embedded"`
-	Streams        Streams       `yaml:"streams"`
+	// AtomicBatches is whether writes made together are sent as one
+	// atomic batch publish (NATS 2.12 and later): the encoder's claims of
+	// one batch (KV intents), the status poller's pay.status events of one
+	// pain.002. The server stores such a batch whole or not at all, under
+	// one fsync where it fsyncs every write; but it stages the batch
+	// first, which costs more CPU than it saves where it does not. "on",
+	// "off", or "auto" (the default): on with the embedded server at
+	// sync_interval always, off otherwise.
+	AtomicBatches string   `yaml:"atomic_batches"`
+	Embedded      Embedded `yaml:"embedded"`
+	Streams       Streams  `yaml:"streams"`
+}
+
+// AtomicBatchesOn reports whether writes made together go as one atomic
+// batch publish ([NATS.AtomicBatches]).
+func (c *Config) AtomicBatchesOn() bool {
+	switch c.NATS.AtomicBatches {
+	case "on":
+		return true
+	case "off":
+		return false
+	}
+	return c.NATS.URL == "" && c.NATS.Embedded.SyncAlways()
 }
 
 // Embedded configures the in-process NATS server used when NATS.URL is empty.
@@ -326,6 +327,7 @@ func Default() Config {
 		Log:             Log{Level: "info", Format: "json"},
 		NATS: NATS{
 			ConnectTimeout: 5 * time.Second,
+			AtomicBatches:  "auto",
 			Embedded: Embedded{
 				Host:         "127.0.0.1",
 				Port:         4222,
@@ -342,7 +344,7 @@ func Default() Config {
 			Banksim: Banksim{Addr: "127.0.0.1:0", Profile: "ekase", Seed: 1, Process: time.Second, Settle: 2 * time.Second},
 			H2H:     H2H{CertStore: "data/certs", Sign: "none", Timeout: 30 * time.Second},
 		},
-		Encoder:      Encoder{DefaultProfile: "ekase", Wait: 2 * time.Second, AtomicClaims: "auto"},
+		Encoder:      Encoder{DefaultProfile: "ekase", Wait: 2 * time.Second},
 		Submitter:    Submitter{UploadTimeout: time.Minute, Concurrency: 4},
 		StatusPoller: StatusPoller{FirstDelay: 2 * time.Second, Interval: 2 * time.Second, MaxInterval: 5 * time.Minute},
 		Statements:   Statements{Tick: 30 * time.Second, Intraday: 15 * time.Minute, Retry: time.Minute, RequestTimeout: time.Minute},
@@ -626,8 +628,8 @@ func (c *Config) Validate() error {
 	if c.Encoder.Wait <= 0 {
 		bad("encoder.wait", "must be positive")
 	}
-	if a := c.Encoder.AtomicClaims; a != "auto" && a != "on" && a != "off" {
-		bad("encoder.atomic_claims", "want auto, on or off, got %q", a)
+	if a := c.NATS.AtomicBatches; a != "auto" && a != "on" && a != "off" {
+		bad("nats.atomic_batches", "want auto, on or off, got %q", a)
 	}
 	if c.Submitter.UploadTimeout <= 0 {
 		bad("submitter.upload_timeout", "must be positive")

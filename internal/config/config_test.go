@@ -123,7 +123,7 @@ func TestValidateNamesEverySetting(t *testing.T) {
 	cfg.Publish.InFlight = 0
 	cfg.Submitter.UploadTimeout = -time.Second
 	cfg.Submitter.Concurrency = 0
-	cfg.Encoder.AtomicClaims = "sometimes"
+	cfg.NATS.AtomicBatches = "sometimes"
 	cfg.StatusPoller.FirstDelay = 0
 	cfg.StatusPoller.MaxInterval = time.Second
 	cfg.StatusPoller.Interval = time.Minute
@@ -134,16 +134,16 @@ func TestValidateNamesEverySetting(t *testing.T) {
 	}
 	for _, setting := range []string{"log.level", "nats.embedded.port", "nats.embedded.sync_interval",
 		"nats.streams.replicas", "nats.streams.max_age.PAYMENT", "ops.listen", "publish.in_flight",
-		"encoder.atomic_claims", "submitter.upload_timeout", "submitter.concurrency", "statuspoller.first_delay", "statuspoller.max_interval", "crash_at"} {
+		"nats.atomic_batches", "submitter.upload_timeout", "submitter.concurrency", "statuspoller.first_delay", "statuspoller.max_interval", "crash_at"} {
 		if !strings.Contains(err.Error(), "config: "+setting+":") {
 			t.Errorf("Validate() error does not name %s:\n%v", setting, err)
 		}
 	}
 }
 
-// TestAtomicClaimsOn: auto means on with the embedded server at
+// TestAtomicBatchesOn: auto means on with the embedded server at
 // sync_interval always only; on and off are taken as said.
-func TestAtomicClaimsOn(t *testing.T) {
+func TestAtomicBatchesOn(t *testing.T) {
 	for _, tt := range []struct {
 		setting, url, sync string
 		want               bool
@@ -155,9 +155,9 @@ func TestAtomicClaimsOn(t *testing.T) {
 		{"off", "", "always", false},
 	} {
 		cfg := Default()
-		cfg.Encoder.AtomicClaims, cfg.NATS.URL, cfg.NATS.Embedded.SyncInterval = tt.setting, tt.url, tt.sync
-		if got := cfg.AtomicClaimsOn(); got != tt.want {
-			t.Errorf("atomic_claims %s, url %q, sync %s: AtomicClaimsOn() = %v, want %v", tt.setting, tt.url, tt.sync, got, tt.want)
+		cfg.NATS.AtomicBatches, cfg.NATS.URL, cfg.NATS.Embedded.SyncInterval = tt.setting, tt.url, tt.sync
+		if got := cfg.AtomicBatchesOn(); got != tt.want {
+			t.Errorf("atomic_batches %s, url %q, sync %s: AtomicBatchesOn() = %v, want %v", tt.setting, tt.url, tt.sync, got, tt.want)
 		}
 	}
 }

@@ -94,6 +94,9 @@ func Streams(o Options) []jetstream.StreamConfig {
 		switch s.Name {
 		case "PAYMENTS":
 			cfg.Duplicates = o.DuplicateWindow
+			// The status poller may publish one pain.002's statuses as one
+			// atomic batch (config nats.atomic_batches).
+			cfg.AllowAtomicPublish = true
 		case "DLQ":
 			// A dead letter's Nats-Msg-Id is <stream>:<seq>:<worker>: a
 			// worker that crashes between storing it and acking the
@@ -131,6 +134,9 @@ func Apply(ctx context.Context, js jetstream.JetStream, o Options) ([]Change, er
 			if cfg.Duplicates > 0 {
 				next.Duplicates = cfg.Duplicates
 			}
+			if cfg.AllowAtomicPublish {
+				next.AllowAtomicPublish = true
+			}
 			_, err = js.UpdateStream(ctx, next)
 			return err
 		})
@@ -147,8 +153,8 @@ func Apply(ctx context.Context, js jetstream.JetStream, o Options) ([]Change, er
 			Storage:     jetstream.FileStorage,
 			Replicas:    o.Replicas,
 		}
-		// The intents bucket takes a batch's claims as one atomic batch
-		// publish (state.Options.AtomicClaims).
+		// The intents bucket may take a batch's claims as one atomic batch
+		// publish (config nats.atomic_batches).
 		want := settings{replicas: o.Replicas, storage: jetstream.FileStorage, history: int64(kv.History),
 			atomic: bucket == messages.BucketIntents}
 		ch, err := ensure(ctx, js, "kv", bucket, "KV_"+bucket, want, func() error {
@@ -206,6 +212,7 @@ func managed(cfg jetstream.StreamConfig) settings {
 		duplicates: cfg.Duplicates,
 		subjects:   cfg.Subjects,
 		compareAge: true,
+		atomic:     cfg.AllowAtomicPublish,
 	}
 }
 

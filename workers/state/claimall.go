@@ -5,15 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
-
-	"github.com/nats-io/nuid"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/isogate/isogate/messages"
+	"github.com/isogate/isogate/workers"
 )
 
 // A ClaimResult is the outcome of one intent of [Intents.ClaimAll], as
@@ -95,10 +93,8 @@ func (in *Intents) claimAtomic(ctx context.Context, js jetstream.JetStream, batc
 		return true
 	}
 	prefix := "$KV." + in.kv.Bucket() + "."
-	batch := nuid.Next()
-	nc := js.Conn()
 	recs := make([]*Intent, len(ids))
-	var commit *nats.Msg
+	msgs := make([]*nats.Msg, len(ids))
 	for i, id := range ids {
 		if err := checkIDs(id, batchID); err != nil {
 			return false // the one-by-one path reports it
@@ -109,66 +105,29 @@ func (in *Intents) claimAtomic(ctx context.Context, js jetstream.JetStream, batc
 		if err != nil {
 			return false
 		}
-		msg := &nats.Msg{Subject: prefix + messages.SubjectToken(id), Data: data, Header: nats.Header{}}
-		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
-		msg.Header.Set(headerBatchID, batch)
-		msg.Header.Set(headerBatchSeq, strconv.Itoa(i+1))
-		if i == len(ids)-1 {
-			msg.Header.Set(headerBatchCommit, "1")
-			commit = msg
-			break
-		}
-		if err := nc.PublishMsg(msg); err != nil {
-			return false
-		}
+		msgs[i] = &nats.Msg{Subject: prefix + messages.SubjectToken(id), Data: data, Header: nats.Header{}}
+		msgs[i].Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
 	}
-	reply, err := nc.RequestMsgWithContext(ctx, commit)
+	seqs, err := workers.PublishAtomic(ctx, js.Conn(), msgs)
+	if errors.Is(err, workers.ErrAtomicDisabled) {
+		in.atomic.Store(atomicOff) // allow_atomic taken off since: stop trying
+	}
 	if err != nil {
 		return false
 	}
-	var ack struct {
-		Seq   uint64 `json:"seq"`
-		Batch string `json:"batch"`
-		Count int    `json:"count"`
-		Error *struct {
-			Code int `json:"err_code"`
-		} `json:"error"`
-	}
-	if json.Unmarshal(reply.Data, &ack) != nil {
-		return false
-	}
-	if ack.Error != nil && ack.Error.Code == errCodeAtomicPublishDisabled {
-		in.atomic.Store(atomicOff) // allow_atomic taken off since: stop trying
-	}
-	if ack.Error != nil || ack.Batch != batch || ack.Count != len(ids) || ack.Seq < uint64(len(ids)) {
-		return false
-	}
-	// A committed batch is stored in order, at consecutive sequences
-	// ending with the commit's.
 	for i, rec := range recs {
-		rec.Revision = ack.Seq - uint64(len(recs)-1-i)
+		rec.Revision = seqs[i]
 		results[i] = ClaimResult{Record: rec, Mine: true}
 	}
 	in.commits.Add(1)
 	return true
 }
 
-// errCodeAtomicPublishDisabled is JetStream's error code for an atomic
-// batch sent to a stream without allow_atomic.
-const errCodeAtomicPublishDisabled = 10174
-
-// The atomic batch publish headers (ADR-50).
-const (
-	headerBatchID     = "Nats-Batch-Id"
-	headerBatchSeq    = "Nats-Batch-Sequence"
-	headerBatchCommit = "Nats-Batch-Commit"
-)
-
-// claimBurst bounds the asynchronous claims outstanding in one ClaimAll;
-// claimStallWait is how long one waits for room in the JetStream
+// claimBurst bounds the claims of one ClaimAll sent together: the
+// asynchronous claims outstanding, or one atomic batch; claimStallWait is how long one waits for room in the JetStream
 // context's window (4,000 unacknowledged async publishes by default, which
 // concurrent flushes share) before it is claimed synchronously instead.
-const claimBurst = 512
+const claimBurst = workers.MaxAtomicBatch
 
 var claimStallWait = 2 * time.Second // a variable for the tests
 

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isogate/isogate/internal/natstest"
+	"github.com/isogate/isogate/internal/provision"
 	"github.com/isogate/isogate/workers/state"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -128,7 +130,7 @@ func TestClaimAllAtomic(t *testing.T) {
 		}
 		return info.State.LastSeq
 	}
-	ids := make([]string, 700) // two batches: 512 and 188
+	ids := make([]string, 700) // two batches: 500 and 200
 	for i := range ids {
 		ids[i] = fmt.Sprintf("A-%03d", i)
 	}
@@ -216,6 +218,37 @@ func TestClaimAllWindowFull(t *testing.T) {
 	for i, r := range e.intents.ClaimAll(ctx, js, "B-W", ids) {
 		if r.Err != nil || !r.Mine || r.Record.BatchID != "B-W" {
 			t.Errorf("%s: %+v mine %v err %v; want claimed by B-W", ids[i], r.Record, r.Mine, r.Err)
+		}
+	}
+}
+
+// TestClaimAllAtomicCluster: on a three-node cluster with three replicas,
+// where the batch goes through the stream's Raft group, a batch of claims
+// is still committed as one atomic batch, each claim at its revision.
+func TestClaimAllAtomicCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a three-node JetStream cluster")
+	}
+	t.Parallel()
+	c := natstest.StartCluster(t, 3)
+	_, js := c.Connect()
+	ctx := t.Context()
+	if _, err := provision.Apply(ctx, js, provision.Options{Replicas: 3, DuplicateWindow: 2 * time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	_, intents, err := state.New(ctx, js, state.Options{AtomicClaims: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{"K-1", "K-2", "K-3", "K-4"}
+	res := intents.ClaimAll(ctx, js, "B-1", ids)
+	if got := intents.AtomicCommits(); got != 1 {
+		t.Errorf("atomic commits %d, want 1", got)
+	}
+	for i, r := range res {
+		got, err := intents.Get(ctx, ids[i])
+		if r.Err != nil || !r.Mine || err != nil || got.BatchID != "B-1" || got.Revision != r.Record.Revision {
+			t.Errorf("%s: result %+v (%v), stored %+v (%v)", ids[i], r.Record, r.Err, got, err)
 		}
 	}
 }

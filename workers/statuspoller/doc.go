@@ -94,6 +94,16 @@
 // sequence, deciding again if refused. What stands afterwards is what the
 // poller keeps for the intent's next change.
 //
+// With [Config.AtomicStatuses] (config nats.atomic_batches), the changes of
+// one report that go the common way — published expecting the known event,
+// or 0 — are sent together as one atomic batch publish
+// ([workers.PublishAtomic]): each message keeps its own expected sequence
+// and id, and the stream stores them all, under one fsync where it
+// fsyncs every write, or none. Stored, each is what its own publish would
+// have stored; not stored whole (a subject moved on, a duplicate id, an
+// answer lost), every change of the batch is applied one by one as above,
+// and each finds on its subject what is stored already.
+//
 // What a poller knows may be older than the subject (another poller
 // published since, an answer lost), and deciding from it is still safe:
 // a final status is never followed by another, so a final event it knows

@@ -12,11 +12,13 @@ import (
 //
 //	isogate_statuspoller_polls_total{outcome}        status queries: new (a new pain.002 applied), same, failed
 //	isogate_statuspoller_status_events_total{status} pay.status events published
+//	isogate_statuspoller_atomic_batches_total{outcome} atomic batches of statuses: stored, or refused (then published one by one)
 //	isogate_statuspoller_batches_finished_total{state} batches moved to accepted, partially_accepted or rejected
 //	isogate_statuspoller_tracked_batches             batches this process is polling
 type metrics struct {
 	polls    *prometheus.CounterVec
 	events   *prometheus.CounterVec
+	atomic   *prometheus.CounterVec
 	finished *prometheus.CounterVec
 	tracked  prometheus.GaugeFunc
 }
@@ -29,6 +31,10 @@ func newMetrics(reg prometheus.Registerer, tracked func() float64) (*metrics, er
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "isogate_statuspoller_status_events_total", Help: "pay.status events published, by status code.",
 		}, []string{"status"}),
+		atomic: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "isogate_statuspoller_atomic_batches_total",
+			Help: "Atomic batch publishes of one report's statuses, by outcome: stored, or refused (then published one by one).",
+		}, []string{"outcome"}),
 		finished: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "isogate_statuspoller_batches_finished_total", Help: "Batches whose every transaction became final, by the state they moved to.",
 		}, []string{"state"}),
@@ -40,7 +46,7 @@ func newMetrics(reg prometheus.Registerer, tracked func() float64) (*metrics, er
 		return m, nil
 	}
 	var err error
-	for _, c := range []**prometheus.CounterVec{&m.polls, &m.events, &m.finished} {
+	for _, c := range []**prometheus.CounterVec{&m.polls, &m.events, &m.atomic, &m.finished} {
 		if *c, err = register(reg, *c); err != nil {
 			return nil, err
 		}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/isogate/isogate/messages"
@@ -195,15 +196,13 @@ func refsFromBlocks(out []txRef, blocks []state.PmtInf) bool {
 	return true
 }
 
-// applyAll publishes the resolved statuses, several intents at
-// once; one intent's events are always in order.
+// applyAll publishes the resolved statuses, several intents at once; one
+// intent's events are always in order. With [Config.AtomicStatuses] the
+// changes that need no read of their subject go first as atomic batches
+// (applyAtomic); a batch the stream does not store whole is applied one
+// intent at a time, as everything else.
 func (h *Handler) applyAll(ctx context.Context, b *state.Batch, t *tracked, rep *report, res map[string]resolution, sha string, at time.Time) error {
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-	)
-	slots := make(chan struct{}, h.cfg.ApplyConcurrency)
+	var changes []change
 	for _, tx := range t.txs {
 		r, ok := res[tx.IntentID]
 		if !ok {
@@ -216,20 +215,119 @@ func (h *Handler) applyAll(ctx context.Context, b *state.Batch, t *tracked, rep 
 		ev := messages.PaymentStatus{IntentID: tx.IntentID, BatchID: b.ID, PmtInfID: r.PmtInfID, TxID: r.TxID,
 			Status: r.Status, Final: want.Final, GroupStatus: messages.TxStatus(rep.GroupStatus),
 			Reasons: eventReasons(r.Reasons), ReceivedAt: at, ArchiveSHA256: sha}
+		changes = append(changes, change{ev: ev, reasons: want.Reasons})
+	}
+	if h.cfg.AtomicStatuses && h.atomicAllowed(ctx) {
+		var rest []change
+		for start := 0; start < len(changes); start += workers.MaxAtomicBatch {
+			chunk := changes[start:min(start+workers.MaxAtomicBatch, len(changes))]
+			done, err := h.applyAtomic(ctx, t, chunk)
+			if err != nil {
+				return err
+			}
+			if !done {
+				rest = append(rest, chunk...)
+			}
+		}
+		changes = rest
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	slots := make(chan struct{}, h.cfg.ApplyConcurrency)
+	for _, c := range changes {
 		slots <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			if err := h.apply(ctx, t, ev, want.Reasons); err != nil {
+			if err := h.apply(ctx, t, c.ev, c.reasons); err != nil {
 				mu.Lock()
-				errs = append(errs, fmt.Errorf("intent %s: %w", ev.IntentID, err))
+				errs = append(errs, fmt.Errorf("intent %s: %w", c.ev.IntentID, err))
 				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// A change is one intent's status a report gives, to be applied.
+type change struct {
+	ev      messages.PaymentStatus
+	reasons string // summary of ev's reasons
+}
+
+// skip reports whether ev changes nothing on top of k, the intent's last
+// event as this process knows it: k is final (nothing follows a final
+// status), has ev's status, or comes from a later report than a
+// non-final ev.
+func skip(k known, ev messages.PaymentStatus) bool {
+	return k.Final || k.Status == ev.Status && k.Final == ev.Final || !ev.Final && ev.ReceivedAt.Before(k.At)
+}
+
+// atomicAllowed reports whether PAYMENTS allows atomic batch publishing, as
+// the server reported its configuration when the stream was first bound.
+func (h *Handler) atomicAllowed(ctx context.Context) bool {
+	s, err := h.paymentsStream(ctx)
+	return err == nil && s.CachedInfo().Config.AllowAtomicPublish
+}
+
+// applyAtomic publishes the events of changes that need no read — each
+// expecting the last event this process knows on its subject, or 0 (none
+// yet) — as one atomic batch, which the stream stores whole or not at all:
+// each event under exactly the check publishStatus's first publish makes,
+// so a stored batch is what publishing them one by one without a refusal
+// would have stored (apply's argument). It reports true when the server
+// confirmed the batch, with every event noted as its intent's last; false
+// when it did not (a subject moved on, a duplicate id, a lost answer): the
+// caller then applies every change of the batch one by one, and each finds
+// on its subject what is stored already.
+func (h *Handler) applyAtomic(ctx context.Context, t *tracked, changes []change) (bool, error) {
+	var (
+		batch []change
+		msgs  []*nats.Msg
+	)
+	for _, c := range changes {
+		var expect uint64
+		if k, ok := t.get(c.ev.IntentID); ok {
+			if skip(k, c.ev) {
+				continue
+			}
+			expect = k.Seq
+		}
+		m, err := workers.NewEventMessage(c.ev, "status:"+c.ev.IntentID+":"+string(c.ev.Status))
+		if err != nil {
+			return false, err
+		}
+		m.Metadata.Set(workers.MetaExpectedLastSubjectSeq, strconv.FormatUint(expect, 10))
+		batch = append(batch, c)
+		msgs = append(msgs, workers.NATSMsg(c.ev.EventSubject(), m))
+	}
+	if len(batch) == 0 {
+		return true, nil
+	}
+	if err := h.crash(ctx, CrashBeforePublish); err != nil {
+		return false, err
+	}
+	seqs, err := workers.PublishAtomic(ctx, h.js.Conn(), msgs)
+	if err != nil {
+		h.metrics.atomic.WithLabelValues("refused").Inc()
+		h.log.DebugContext(ctx, "atomic batch of statuses not stored whole; publishing one by one",
+			slog.Int("events", len(msgs)), slog.String("error", err.Error()))
+		return false, nil
+	}
+	h.metrics.atomic.WithLabelValues("stored").Inc()
+	if err := h.crash(ctx, CrashAfterPublish); err != nil {
+		return false, err
+	}
+	for i, c := range batch {
+		h.metrics.events.WithLabelValues(string(c.ev.Status)).Inc()
+		t.set(c.ev.IntentID, known{applied: applied{c.ev.Status, c.ev.Final, c.reasons}, Seq: seqs[i], At: c.ev.ReceivedAt})
+	}
+	return true, nil
 }
 
 // apply makes one intent's change durable: its pay.status event, published
@@ -253,13 +351,8 @@ func (h *Handler) applyAll(ctx context.Context, b *state.Batch, t *tracked, rep 
 //     read the subject.
 func (h *Handler) apply(ctx context.Context, t *tracked, ev messages.PaymentStatus, reasons string) error {
 	k, ok := t.get(ev.IntentID)
-	if ok {
-		switch {
-		case k.Final, k.Status == ev.Status && k.Final == ev.Final:
-			return nil // never after a final status; the same status stays
-		case !ev.Final && ev.ReceivedAt.Before(k.At):
-			return nil // an older report than the one applied
-		}
+	if ok && skip(k, ev) {
+		return nil
 	}
 	var last *known
 	if ok {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/isogate/isogate/internal/natstest"
 	"github.com/isogate/isogate/messages"
+	"github.com/isogate/isogate/workers/archive"
 	"github.com/isogate/isogate/workers/state"
 	"github.com/isogate/isogate/workers/statuspoller"
 )
@@ -16,13 +17,21 @@ import (
 // subjects counted (the test's own reads are not).
 func (e *env) newCountingHandler(t *testing.T, crash func(string)) (*statuspoller.Handler, *atomic.Int64) {
 	t.Helper()
+	return e.newCountingHandlerAtomic(t, crash, false)
+}
+
+// newCountingHandlerAtomic is newCountingHandler with
+// Config.AtomicStatuses set to atomicStatuses.
+func (e *env) newCountingHandlerAtomic(t *testing.T, crash func(string), atomicStatuses bool) (*statuspoller.Handler, *atomic.Int64) {
+	t.Helper()
 	n := &atomic.Int64{}
 	h, err := statuspoller.New(statuspoller.Config{
-		Schedule:     statuspoller.Schedule{FirstDelay: time.Millisecond, Interval: 30 * time.Millisecond, MaxInterval: 150 * time.Millisecond, Multiplier: 2},
-		ListInterval: 300 * time.Millisecond,
-		AckWait:      2 * time.Second,
-		Backoff:      []time.Duration{100 * time.Millisecond},
-		Crash:        crash,
+		Schedule:       statuspoller.Schedule{FirstDelay: time.Millisecond, Interval: 30 * time.Millisecond, MaxInterval: 150 * time.Millisecond, Multiplier: 2},
+		ListInterval:   300 * time.Millisecond,
+		AckWait:        2 * time.Second,
+		Backoff:        []time.Duration{100 * time.Millisecond},
+		Crash:          crash,
+		AtomicStatuses: atomicStatuses,
 	}, statuspoller.Deps{JS: natstest.CountLastReads(e.js, n), Publisher: e.pub, Batches: e.batches, Archive: e.arch,
 		Channel: e.channel, Logger: testLogger(), Registerer: e.reg})
 	if err != nil {
@@ -51,14 +60,39 @@ func (e *env) wantClaimsOnly(t *testing.T, claims int) {
 // TestStatusesWithoutReads: a batch plays out ACTC → ACSP → ACSC without
 // the poller reading a status subject or an intent record: an intent's
 // first status is published expecting an empty subject, each next one
-// expecting the sequence of the event the poller stored before. Every
-// status is published once, and bucket intents keeps the claims only.
+// expecting the sequence of the event the poller stored before — one
+// publish per intent, or, with AtomicStatuses, each report's statuses as
+// one atomic batch (three here). Every status is published once, and
+// bucket intents keeps the claims only.
 func TestStatusesWithoutReads(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	h, n := e.newCountingHandler(t, nil)
-	e.start(t, h)
-	b := e.submit(t, "RECORDS-1", gen("RECORDS-1", 4, nil))
+	for _, tt := range []struct {
+		atomic  bool
+		batches string // isogate_statuspoller_atomic_batches_total
+	}{{false, ""}, {true, "stored=3"}} {
+		t.Run(fmt.Sprintf("atomic=%v", tt.atomic), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			h, n := e.newCountingHandlerAtomic(t, nil, tt.atomic)
+			e.start(t, h)
+			b := e.submit(t, "RECORDS-1", gen("RECORDS-1", 4, nil))
+			e.playOut(t, h, b)
+			if got := n.Load(); got != 0 {
+				t.Errorf("the poller read status subjects %d times, want 0", got)
+			}
+			if got := e.metric(t, "isogate_statuspoller_atomic_batches_total"); got != tt.batches {
+				t.Errorf("atomic batches: %q, want %q", got, tt.batches)
+			}
+			e.wantClaimsOnly(t, len(b.IntentIDs))
+		})
+	}
+}
+
+// playOut advances the bank's clock through ACTC, ACSP and ACSC of batch
+// b, waits until h is done with it, and checks that each intent has those
+// three events, once each.
+func (e *env) playOut(t *testing.T, h *statuspoller.Handler, b testBatch) {
+	t.Helper()
 	e.waitIntents(t, messages.TxStatusACTC, b.IntentIDs...)
 	e.clock.Advance(time.Second)
 	e.waitIntents(t, messages.TxStatusACSP, b.IntentIDs...)
@@ -70,10 +104,6 @@ func TestStatusesWithoutReads(t *testing.T) {
 	for _, id := range b.IntentIDs {
 		e.wantEvents(t, evs, b, id, "", messages.TxStatusACTC, messages.TxStatusACSP, messages.TxStatusACSC)
 	}
-	if got := n.Load(); got != 0 {
-		t.Errorf("the poller read status subjects %d times, want 0", got)
-	}
-	e.wantClaimsOnly(t, len(b.IntentIDs))
 }
 
 // TestCrashAfterPublish: a poller stops right after publishing an intent's
@@ -192,4 +222,35 @@ func TestTwoPollersLinedUp(t *testing.T) {
 	evs := e.events(t)
 	e.wantEvents(t, evs, b, b.IntentIDs[0], "", messages.TxStatusACTC, messages.TxStatusACSP, messages.TxStatusACSC)
 	e.wantClaimsOnly(t, len(b.IntentIDs))
+}
+
+// TestStatusesAtomicRefused: one intent's subject already holds its ACTC
+// (published by another poller) when the poller first applies ACTC
+// expecting empty subjects: the atomic batch is refused whole, and the
+// statuses are published one by one — the ACTC already there found, not
+// published again. The next reports go as atomic batches again.
+func TestStatusesAtomicRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	b := e.submit(t, "ATOMIC-2", gen("ATOMIC-2", 3, nil))
+	first := b.IntentIDs[1]
+	// What another poller archived and published.
+	obj, err := e.arch.Put(t.Context(), []byte("<Document/>"), map[string]string{archive.MetaKind: "pain.002", archive.MetaBatchID: b.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.pub.PublishEvent(t.Context(), messages.PaymentStatus{IntentID: first, BatchID: b.ID, PmtInfID: b.ID + "-1",
+		Status: messages.TxStatusACTC, GroupStatus: messages.TxStatusACTC, ReceivedAt: e.clock.Now(),
+		ArchiveSHA256: obj.SHA256}, "status:"+first+":ACTC"); err != nil {
+		t.Fatal(err)
+	}
+	h, n := e.newCountingHandlerAtomic(t, nil, true)
+	e.start(t, h)
+	e.playOut(t, h, b)
+	if got := n.Load(); got < 1 {
+		t.Errorf("the poller read status subjects %d times, want at least 1 (the ACTC it did not publish)", got)
+	}
+	if got := e.metric(t, "isogate_statuspoller_atomic_batches_total"); got != "refused=1 stored=2" {
+		t.Errorf("atomic batches: %s, want refused=1 stored=2", got)
+	}
 }

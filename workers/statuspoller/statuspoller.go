@@ -103,6 +103,12 @@ type Config struct {
 	// ApplyConcurrency is how many intents of one report are published at
 	// once. Default: 16.
 	ApplyConcurrency int
+	// AtomicStatuses publishes the statuses of one report that need no
+	// read of their subject as one atomic batch publish, when PAYMENTS
+	// allows it: one fsync for the batch where the server fsyncs every
+	// write (config nats.atomic_batches). A batch not stored whole is
+	// published one intent at a time.
+	AtomicStatuses bool
 	// StatusTimeout bounds one status query. Default: 30s.
 	StatusTimeout time.Duration
 	// AckWait, MaxDeliver and Backoff configure the pay.batch.submitted

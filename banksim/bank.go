@@ -8,7 +8,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net/http"
-	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -432,9 +431,6 @@ func (b *Bank) generate(now time.Time) {
 		}
 	}
 }
-
-// accountIBANs returns the bank's IBANs in configuration order.
-func (b *Bank) accountIBANs() []string { return slices.Clone(b.order) }
 
 func first(ss ...string) string {
 	for _, s := range ss {

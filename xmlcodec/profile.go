@@ -264,8 +264,6 @@ func (p *Profile) Validate() error {
 	return errors.Join(errs...)
 }
 
-func (p *Profile) requires(field string) bool { return slices.Contains(p.Required, field) }
-
 // A ProfileSet resolves profile names for a gateway: the built-in profiles,
 // overridden and extended by the files NAME.yaml in a directory (a file may
 // start from a built-in profile with "base: NAME" and change only some

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 )
 
@@ -94,4 +96,65 @@ func PublishAtomic(ctx context.Context, nc *nats.Conn, msgs []*nats.Msg) ([]uint
 		seqs[i] = ack.Seq - uint64(len(msgs)-1-i)
 	}
 	return seqs, nil
+}
+
+// An AtomicStream publishes atomic batches to one stream when that stream
+// allows them. Whether it does is asked once, from the configuration the
+// server reports (a server without atomic publishing does not report the
+// setting), and a batch refused because the setting was taken off since
+// stops further attempts. Safe for concurrent use; the zero value is not:
+// use [NewAtomicStream].
+type AtomicStream struct {
+	js    jetstream.JetStream
+	name  string
+	state atomic.Int32 // atomicUnknown, atomicOn, atomicOff
+}
+
+// States of AtomicStream.state.
+const (
+	atomicUnknown int32 = iota
+	atomicOn
+	atomicOff
+)
+
+// NewAtomicStream returns the publisher of atomic batches to stream name
+// through js; with on false it never publishes one ([AtomicStream.Allowed]
+// is false).
+func NewAtomicStream(js jetstream.JetStream, name string, on bool) *AtomicStream {
+	a := &AtomicStream{js: js, name: name}
+	if !on {
+		a.state.Store(atomicOff)
+	}
+	return a
+}
+
+// Allowed reports whether atomic batches go to the stream. A failed
+// question (NATS unreachable) says no and is asked again next time.
+func (a *AtomicStream) Allowed(ctx context.Context) bool {
+	switch a.state.Load() {
+	case atomicOn:
+		return true
+	case atomicOff:
+		return false
+	}
+	s, err := a.js.Stream(ctx, a.name)
+	if err != nil {
+		return false
+	}
+	if s.CachedInfo().Config.AllowAtomicPublish {
+		a.state.Store(atomicOn)
+		return true
+	}
+	a.state.Store(atomicOff)
+	return false
+}
+
+// Publish is [PublishAtomic] on the stream's connection; a batch refused
+// with [ErrAtomicDisabled] turns the stream's atomic batches off.
+func (a *AtomicStream) Publish(ctx context.Context, msgs []*nats.Msg) ([]uint64, error) {
+	seqs, err := PublishAtomic(ctx, a.js.Conn(), msgs)
+	if errors.Is(err, ErrAtomicDisabled) {
+		a.state.Store(atomicOff)
+	}
+	return seqs, err
 }

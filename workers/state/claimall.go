@@ -3,7 +3,6 @@ package state
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -23,22 +22,29 @@ type ClaimResult struct {
 }
 
 // ClaimAll claims every intent of ids for batch batchID, as [Intents.Claim]
-// does one at a time, but sends the create-only writes as one burst of
-// asynchronous publishes on js (the gateway's JetStream context, which must
-// see the intents bucket as this registry does) and waits for their
-// acknowledgements together: a batch of n intents costs about one round
-// trip instead of n. Each write carries Nats-Expected-Last-Subject-Sequence
-// 0, which is what a key-value Create sends, so of any number of concurrent
-// claims of an id exactly one is stored. A write refused because the key
-// has a history (claimed, rejected, or released by a failed batch) is
-// decided by [Intents.Claim] itself. results[i] is the outcome for ids[i].
-// At most claimBurst writes of one call are outstanding at once; a write
-// the context's window has no room for is sent synchronously instead.
+// does one at a time, but sends the create-only writes together on js (the
+// gateway's JetStream context, which must see the intents bucket as this
+// registry does), up to claimBurst at a time: as one atomic batch publish
+// with [Options.AtomicClaims] where the bucket allows it — stored whole
+// or not at all, under one fsync — and otherwise, or when the batch is not
+// stored whole, as a burst of asynchronous publishes whose
+// acknowledgements are awaited together: a batch of n intents costs about
+// one round trip instead of n. Each write carries
+// Nats-Expected-Last-Subject-Sequence 0, which is what a key-value Create
+// sends, so of any number of concurrent claims of an id exactly one is
+// stored. A write refused because the key has a history (claimed,
+// rejected, or released by a failed batch) is decided by [Intents.Claim]
+// itself. results[i] is the outcome for ids[i]. A write the context's
+// window of asynchronous publishes has no room for is sent synchronously
+// instead.
 func (in *Intents) ClaimAll(ctx context.Context, js jetstream.JetStream, batchID string, ids []string) []ClaimResult {
+	in.atomicOnce.Do(func() {
+		in.atomicClaims = workers.NewAtomicStream(js, "KV_"+in.kv.Bucket(), in.opts.AtomicClaims)
+	})
 	results := make([]ClaimResult, len(ids))
 	for start := 0; start < len(ids); start += claimBurst {
 		end := min(start+claimBurst, len(ids))
-		if in.useAtomic(ctx, js) && in.claimAtomic(ctx, js, batchID, ids[start:end], results[start:end]) {
+		if in.atomicClaims.Allowed(ctx) && in.claimAtomic(ctx, batchID, ids[start:end], results[start:end]) {
 			continue
 		}
 		in.claimBurst(ctx, js, batchID, ids[start:end], results[start:end])
@@ -46,72 +52,43 @@ func (in *Intents) ClaimAll(ctx context.Context, js jetstream.JetStream, batchID
 	return results
 }
 
-// States of Intents.atomic.
-const (
-	atomicUnknown int32 = iota
-	atomicOn
-	atomicOff
-)
-
-// useAtomic reports whether claims go as atomic batches: asked for
-// ([Options.AtomicClaims]) and allowed by the bucket's stream, as the
-// server reports its configuration (a server without atomic publishing
-// does not report the setting). Asked once; a failed question is asked
-// again next time.
-func (in *Intents) useAtomic(ctx context.Context, js jetstream.JetStream) bool {
-	switch in.atomic.Load() {
-	case atomicOn:
-		return true
-	case atomicOff:
-		return false
+// claimMsg is the create-only write that claims intentID for batchID, and
+// the record it stores.
+func (in *Intents) claimMsg(intentID, batchID string) (*Intent, *nats.Msg, error) {
+	if err := checkIDs(intentID, batchID); err != nil {
+		return nil, nil, err
 	}
-	s, err := js.Stream(ctx, "KV_"+in.kv.Bucket())
+	rec := &Intent{ID: intentID, BatchID: batchID, ClaimedAt: in.opts.Now().UTC()}
+	data, err := json.Marshal(rec)
 	if err != nil {
-		return false
+		return nil, nil, fmt.Errorf("state: encoding intent %s: %w", intentID, err)
 	}
-	if s.CachedInfo().Config.AllowAtomicPublish {
-		in.atomic.Store(atomicOn)
-		return true
-	}
-	in.atomic.Store(atomicOff)
-	return false
+	msg := &nats.Msg{Subject: "$KV." + in.kv.Bucket() + "." + messages.SubjectToken(intentID), Data: data, Header: nats.Header{}}
+	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
+	return rec, msg, nil
 }
 
-// claimAtomic claims ids for batchID as one atomic batch publish: every
-// create-only write but the last is staged on the server
-// (Nats-Batch-Id, Nats-Batch-Sequence; no answer), the last commits
-// (Nats-Batch-Commit), and the server stores them all, under one fsync,
-// or none — a write whose key has a history refuses the whole batch. It
-// reports true, having set results, only when the server's answer
-// confirms the whole batch as stored (its batch id and count); otherwise
-// false, setting nothing, and the caller claims the ids one by one, which
-// decides each on what the bucket holds: a claim of this batch stored
-// after all (an answer lost, a server that stored the staged writes as
-// plain publishes) is found as this batch's and kept.
-func (in *Intents) claimAtomic(ctx context.Context, js jetstream.JetStream, batchID string, ids []string, results []ClaimResult) bool {
+// claimAtomic claims ids for batchID as one atomic batch publish
+// ([workers.PublishAtomic]): the server stores every claim or none — a
+// write whose key has a history refuses the whole batch. It reports true,
+// having set results, only when the server confirmed the whole batch as
+// stored; otherwise false, setting nothing, and the caller claims the ids
+// one by one, which decides each on what the bucket holds: a claim of
+// this batch stored after all (an answer lost, a server that stored the
+// staged writes as plain publishes) is found as this batch's and kept.
+func (in *Intents) claimAtomic(ctx context.Context, batchID string, ids []string, results []ClaimResult) bool {
 	if len(ids) == 0 {
 		return true
 	}
-	prefix := "$KV." + in.kv.Bucket() + "."
 	recs := make([]*Intent, len(ids))
 	msgs := make([]*nats.Msg, len(ids))
 	for i, id := range ids {
-		if err := checkIDs(id, batchID); err != nil {
+		var err error
+		if recs[i], msgs[i], err = in.claimMsg(id, batchID); err != nil {
 			return false // the one-by-one path reports it
 		}
-		now := in.opts.Now().UTC()
-		recs[i] = &Intent{ID: id, BatchID: batchID, ClaimedAt: now, UpdatedAt: now}
-		data, err := json.Marshal(recs[i])
-		if err != nil {
-			return false
-		}
-		msgs[i] = &nats.Msg{Subject: prefix + messages.SubjectToken(id), Data: data, Header: nats.Header{}}
-		msgs[i].Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
 	}
-	seqs, err := workers.PublishAtomic(ctx, js.Conn(), msgs)
-	if errors.Is(err, workers.ErrAtomicDisabled) {
-		in.atomic.Store(atomicOff) // allow_atomic taken off since: stop trying
-	}
+	seqs, err := in.atomicClaims.Publish(ctx, msgs)
 	if err != nil {
 		return false
 	}
@@ -124,32 +101,24 @@ func (in *Intents) claimAtomic(ctx context.Context, js jetstream.JetStream, batc
 }
 
 // claimBurst bounds the claims of one ClaimAll sent together: the
-// asynchronous claims outstanding, or one atomic batch; claimStallWait is how long one waits for room in the JetStream
-// context's window (4,000 unacknowledged async publishes by default, which
-// concurrent flushes share) before it is claimed synchronously instead.
+// asynchronous claims outstanding, or one atomic batch. claimStallWait is
+// how long one waits for room in the JetStream context's window (4,000
+// unacknowledged async publishes by default, which concurrent flushes
+// share) before it is claimed synchronously instead.
 const claimBurst = workers.MaxAtomicBatch
 
 var claimStallWait = 2 * time.Second // a variable for the tests
 
 func (in *Intents) claimBurst(ctx context.Context, js jetstream.JetStream, batchID string, ids []string, results []ClaimResult) {
-	prefix := "$KV." + in.kv.Bucket() + "."
 	futures := make([]jetstream.PubAckFuture, len(ids))
 	full := false // the window had no room: the rest go synchronously
 	recs := make([]*Intent, len(ids))
 	for i, id := range ids {
-		if err := checkIDs(id, batchID); err != nil {
+		rec, msg, err := in.claimMsg(id, batchID)
+		if err != nil {
 			results[i].Err = err
 			continue
 		}
-		now := in.opts.Now().UTC()
-		rec := &Intent{ID: id, BatchID: batchID, ClaimedAt: now, UpdatedAt: now}
-		data, err := json.Marshal(rec)
-		if err != nil {
-			results[i].Err = fmt.Errorf("state: encoding intent %s: %w", id, err)
-			continue
-		}
-		msg := &nats.Msg{Subject: prefix + messages.SubjectToken(id), Data: data, Header: nats.Header{}}
-		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
 		var f jetstream.PubAckFuture
 		if !full {
 			f, err = js.PublishMsgAsync(msg, jetstream.WithStallWait(claimStallWait))
@@ -175,9 +144,7 @@ func (in *Intents) claimBurst(ctx context.Context, js jetstream.JetStream, batch
 			results[i] = ClaimResult{Record: recs[i], Mine: true}
 			continue
 		case err := <-f.Err():
-			var apiErr *jetstream.APIError
-			if !errors.As(err, &apiErr) || (apiErr.ErrorCode != jetstream.JSErrCodeStreamWrongLastSequence &&
-				apiErr.ErrorCode != jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+			if !workers.IsWrongLastSequence(err) {
 				results[i].Err = fmt.Errorf("state: claiming intent %s for batch %s: %w", ids[i], batchID, err)
 				continue
 			}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -12,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/isogate/isogate/messages"
+	"github.com/isogate/isogate/workers"
 )
 
 // Intent is the record of one intent in bucket "intents": the batch that
@@ -27,7 +29,6 @@ type Intent struct {
 	// ever claim the id.
 	Rejected  bool      `json:"rejected,omitempty"`
 	ClaimedAt time.Time `json:"claimed_at"`
-	UpdatedAt time.Time `json:"updated_at"`
 
 	// Revision is the KV revision the record was read at or written as.
 	Revision uint64 `json:"-"`
@@ -38,20 +39,18 @@ type Intent struct {
 type Intents struct {
 	kv   jetstream.KeyValue
 	opts Options
-	// atomic is whether ClaimAll claims with an atomic batch publish:
-	// atomicUnknown until the bucket's stream was asked (Options.AtomicClaims).
-	atomic  atomic.Int32
-	commits atomic.Int64 // atomic claim batches the server confirmed
+	// atomicClaims, when on, takes ClaimAll's claims as atomic batches
+	// (Options.AtomicClaims); bound to the bucket's stream at the first
+	// ClaimAll, which brings the JetStream context.
+	atomicOnce   sync.Once
+	atomicClaims *workers.AtomicStream
+	commits      atomic.Int64 // atomic claim batches the server confirmed
 }
 
 // NewIntents returns the registry over kv, the "intents" bucket.
 func NewIntents(kv jetstream.KeyValue, opts Options) *Intents {
 	opts.setDefaults()
-	in := &Intents{kv: kv, opts: opts}
-	if !opts.AtomicClaims {
-		in.atomic.Store(atomicOff)
-	}
-	return in
+	return &Intents{kv: kv, opts: opts}
 }
 
 // Claim gives intent intentID to batch batchID with a create-only write, so
@@ -95,7 +94,7 @@ func (in *Intents) create(ctx context.Context, intentID string, rec Intent, what
 	key := messages.SubjectToken(intentID)
 	for range in.opts.MaxAttempts {
 		now := in.opts.Now().UTC()
-		rec.ID, rec.ClaimedAt, rec.UpdatedAt = intentID, now, now
+		rec.ID, rec.ClaimedAt = intentID, now
 		data, err := json.Marshal(&rec)
 		if err != nil {
 			return nil, false, fmt.Errorf("state: encoding intent %s: %w", intentID, err)

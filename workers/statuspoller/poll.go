@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -217,7 +218,7 @@ func (h *Handler) applyAll(ctx context.Context, b *state.Batch, t *tracked, rep 
 			Reasons: eventReasons(r.Reasons), ReceivedAt: at, ArchiveSHA256: sha}
 		changes = append(changes, change{ev: ev, reasons: want.Reasons})
 	}
-	if h.cfg.AtomicStatuses && h.atomicAllowed(ctx) {
+	if h.atomic.Allowed(ctx) {
 		var rest []change
 		for start := 0; start < len(changes); start += workers.MaxAtomicBatch {
 			chunk := changes[start:min(start+workers.MaxAtomicBatch, len(changes))]
@@ -268,13 +269,6 @@ func skip(k known, ev messages.PaymentStatus) bool {
 	return k.Final || k.Status == ev.Status && k.Final == ev.Final || !ev.Final && ev.ReceivedAt.Before(k.At)
 }
 
-// atomicAllowed reports whether PAYMENTS allows atomic batch publishing, as
-// the server reported its configuration when the stream was first bound.
-func (h *Handler) atomicAllowed(ctx context.Context) bool {
-	s, err := h.paymentsStream(ctx)
-	return err == nil && s.CachedInfo().Config.AllowAtomicPublish
-}
-
 // applyAtomic publishes the events of changes that need no read — each
 // expecting the last event this process knows on its subject, or 0 (none
 // yet) — as one atomic batch, which the stream stores whole or not at all:
@@ -298,11 +292,10 @@ func (h *Handler) applyAtomic(ctx context.Context, t *tracked, changes []change)
 			}
 			expect = k.Seq
 		}
-		m, err := workers.NewEventMessage(c.ev, "status:"+c.ev.IntentID+":"+string(c.ev.Status))
+		m, err := statusMessage(c.ev, statusMsgID(c.ev), expect)
 		if err != nil {
 			return false, err
 		}
-		m.Metadata.Set(workers.MetaExpectedLastSubjectSeq, strconv.FormatUint(expect, 10))
 		batch = append(batch, c)
 		msgs = append(msgs, workers.NATSMsg(c.ev.EventSubject(), m))
 	}
@@ -312,7 +305,7 @@ func (h *Handler) applyAtomic(ctx context.Context, t *tracked, changes []change)
 	if err := h.crash(ctx, CrashBeforePublish); err != nil {
 		return false, err
 	}
-	seqs, err := workers.PublishAtomic(ctx, h.js.Conn(), msgs)
+	seqs, err := h.atomic.Publish(ctx, msgs)
 	if err != nil {
 		h.metrics.atomic.WithLabelValues("refused").Inc()
 		h.log.DebugContext(ctx, "atomic batch of statuses not stored whole; publishing one by one",
@@ -406,7 +399,7 @@ const maxPublishAttempts = 8
 // is read and the change decided on what it holds.
 func (h *Handler) publishStatus(ctx context.Context, ev messages.PaymentStatus, last *known) (*messages.PaymentStatus, uint64, error) {
 	subject := ev.EventSubject()
-	msgID := "status:" + ev.IntentID + ":" + string(ev.Status)
+	msgID := statusMsgID(ev)
 	var expect uint64
 	if last != nil {
 		expect = last.Seq
@@ -455,7 +448,7 @@ func (h *Handler) publishStatus(ctx context.Context, ev messages.PaymentStatus, 
 			// The id names an earlier change to this same status code
 			// (ACSP → PDNG → ACSP) within the duplicate window: nothing was
 			// stored. Publish this change under its own id.
-			msgID = "status:" + ev.IntentID + ":" + string(ev.Status) + ":" + strconv.FormatUint(lastSeq, 10)
+			msgID = statusMsgID(ev) + ":" + strconv.FormatUint(lastSeq, 10)
 			continue
 		case ack.Duplicate:
 			// Stored under this id after the read (a racing poller): the
@@ -472,12 +465,27 @@ func (h *Handler) publishStatus(ctx context.Context, ev messages.PaymentStatus, 
 // publishExpecting publishes ev to subject with Nats-Msg-Id msgID, stored
 // only when the subject's last message has sequence lastSeq (0: none).
 func (h *Handler) publishExpecting(ctx context.Context, subject string, ev messages.PaymentStatus, msgID string, lastSeq uint64) (*jetstream.PubAck, error) {
+	m, err := statusMessage(ev, msgID, lastSeq)
+	if err != nil {
+		return nil, err
+	}
+	return h.pub.PublishMessage(ctx, subject, m)
+}
+
+// statusMsgID is the Nats-Msg-Id of ev: "status:"+intent+":"+status.
+func statusMsgID(ev messages.PaymentStatus) string {
+	return "status:" + ev.IntentID + ":" + string(ev.Status)
+}
+
+// statusMessage is ev as a message with Nats-Msg-Id msgID, to be stored
+// only when the subject's last message has sequence lastSeq (0: none).
+func statusMessage(ev messages.PaymentStatus, msgID string, lastSeq uint64) (*message.Message, error) {
 	m, err := workers.NewEventMessage(ev, msgID)
 	if err != nil {
 		return nil, err
 	}
 	m.Metadata.Set(workers.MetaExpectedLastSubjectSeq, strconv.FormatUint(lastSeq, 10))
-	return h.pub.PublishMessage(ctx, subject, m)
+	return m, nil
 }
 
 func (h *Handler) paymentsStream(ctx context.Context) (jetstream.Stream, error) {

@@ -223,6 +223,7 @@ type Handler struct {
 	tracked map[string]*tracked
 	wake    chan struct{}
 	stream  jetstream.Stream
+	atomic  *workers.AtomicStream // PAYMENTS, for Config.AtomicStatuses
 	metrics *metrics
 }
 
@@ -293,6 +294,7 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 		cfg: cfg, js: deps.JS, pub: deps.Publisher, batches: deps.Batches.WithWorker(Name),
 		arch: deps.Archive, ch: deps.Channel, log: deps.Logger.With(slog.String("worker", Name)), now: deps.Now,
 		tracked: map[string]*tracked{}, wake: make(chan struct{}, 1),
+		atomic: workers.NewAtomicStream(deps.JS, messages.StreamPayments, cfg.AtomicStatuses),
 	}
 	m, err := newMetrics(deps.Registerer, func() float64 { return float64(len(h.Tracked())) })
 	if err != nil {
@@ -340,7 +342,6 @@ func (h *Handler) Handle(msg *message.Message) error {
 	return err
 }
 
-// track starts tracking b (submitted) unless it is tracked.
 // isTracked reports whether batch id is on the schedule.
 func (h *Handler) isTracked(id string) bool {
 	h.mu.Lock()
@@ -349,6 +350,7 @@ func (h *Handler) isTracked(id string) bool {
 	return ok
 }
 
+// track starts tracking b (submitted) unless it is tracked.
 func (h *Handler) track(b *state.Batch) *tracked {
 	h.mu.Lock()
 	defer h.mu.Unlock()

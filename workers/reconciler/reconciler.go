@@ -323,7 +323,7 @@ func (h *Handler) single(ctx context.Context, ev messages.StatementEntry, in *st
 		return h.unmatched(ctx, u.with(messages.UnmatchedAccountMismatch, "booked on another account than the intent's debtor account"))
 	}
 	amount = p.Amount
-	if err := h.settle(ctx, ev, in, amount, ccy, u); err != nil {
+	if err := h.settle(ctx, ev, in.ID, in.BatchID, amount, ccy, u); err != nil {
 		return err
 	}
 	return h.settleBatch(ctx, in.BatchID)
@@ -339,14 +339,10 @@ func (h *Handler) batchBooked(ctx context.Context, ev messages.StatementEntry, b
 		return fmt.Errorf("batch %s is %s: its intents are not final, so its booking cannot be checked yet", b.ID, b.State)
 	}
 	var sum big.Rat
-	scale := 0 // decimals of the most precise amount, to show the sum exactly
-	var ins []*state.Intent
+	scale := 0       // decimals of the most precise amount, to show the sum exactly
+	var ids []string // the intents the booking covers: the batch's that the bank did not reject
 	amounts := map[string]string{}
 	for _, id := range b.IntentIDs {
-		in, err := h.intents.Get(ctx, id)
-		if err != nil {
-			return err
-		}
 		if st, err := h.bankRejected(ctx, id); err != nil {
 			return err
 		} else if st != "" {
@@ -367,7 +363,7 @@ func (h *Handler) batchBooked(ctx context.Context, ev messages.StatementEntry, b
 		if _, frac, ok := strings.Cut(p.Amount, "."); ok {
 			scale = max(scale, len(frac))
 		}
-		ins = append(ins, in)
+		ids = append(ids, id)
 		amounts[id] = p.Amount
 	}
 	want := sum.FloatString(max(scale, 2))
@@ -376,16 +372,16 @@ func (h *Handler) batchBooked(ctx context.Context, ev messages.StatementEntry, b
 	case ccy != b.Currency:
 		u.expected = want + " " + b.Currency
 		return h.unmatched(ctx, u.with(messages.UnmatchedCurrencyMismatch, fmt.Sprintf("batch booking in %s, the batch is in %s", ccy, b.Currency)))
-	case len(ins) == 0 || !bookedOK || booked.Cmp(&sum) != 0: // exact: no rounding before comparing
+	case len(ids) == 0 || !bookedOK || booked.Cmp(&sum) != 0: // exact: no rounding before comparing
 		u.expected = want + " " + b.Currency
 		return h.unmatched(ctx, u.with(messages.UnmatchedAmountMismatch, fmt.Sprintf("batch booking of %s %s, its %d accepted intents sum to %s",
-			amount, ccy, len(ins), want)))
+			amount, ccy, len(ids), want)))
 	case b.DebtorIBAN != "" && b.DebtorIBAN != ev.Account:
 		u.expected = b.DebtorIBAN
 		return h.unmatched(ctx, u.with(messages.UnmatchedAccountMismatch, "batch booked on another account than its debtor account"))
 	}
-	for _, in := range ins {
-		if err := h.settle(ctx, ev, in, amounts[in.ID], ccy, u); err != nil {
+	for _, id := range ids {
+		if err := h.settle(ctx, ev, id, b.ID, amounts[id], ccy, u); err != nil {
 			return err
 		}
 	}
@@ -394,12 +390,12 @@ func (h *Handler) batchBooked(ctx context.Context, ev messages.StatementEntry, b
 
 // settle publishes pay.settled for one intent, once ever. It does not
 // write the intent's status (see the package documentation).
-func (h *Handler) settle(ctx context.Context, ev messages.StatementEntry, in *state.Intent, amount, ccy string, u unmatched) error {
-	s := messages.PaymentSettled{IntentID: in.ID, BatchID: in.BatchID, Account: ev.Account, Amount: amount, Currency: ccy,
+func (h *Handler) settle(ctx context.Context, ev messages.StatementEntry, intentID, batchID, amount, ccy string, u unmatched) error {
+	s := messages.PaymentSettled{IntentID: intentID, BatchID: batchID, Account: ev.Account, Amount: amount, Currency: ccy,
 		CreditDebit: messages.Debit, BookingDate: firstNonEmpty(ev.BookingDate, ev.ValueDate), ValueDate: ev.ValueDate,
 		EntryRef: ev.EntryRef, AcctSvcrRef: firstNonEmpty(u.tx.AcctSvcrRef, ev.AcctSvcrRef), StatementMsgID: ev.MsgID,
 		EntryKey: ev.EntryKey, SettledAt: h.now().UTC()}
-	m, err := workers.NewEventMessage(s, "settled:"+in.ID)
+	m, err := workers.NewEventMessage(s, "settled:"+intentID)
 	if err != nil {
 		return err
 	}
@@ -408,21 +404,21 @@ func (h *Handler) settle(ctx context.Context, ev messages.StatementEntry, in *st
 	if workers.IsWrongLastSequence(err) {
 		prev, err := h.payments.GetLastMsgForSubject(ctx, s.EventSubject())
 		if err != nil {
-			return fmt.Errorf("reading pay.settled of %s: %w", in.ID, err)
+			return fmt.Errorf("reading pay.settled of %s: %w", intentID, err)
 		}
 		var p messages.PaymentSettled
 		if err := json.Unmarshal(prev.Data, &p); err != nil {
-			return workers.Permanent(fmt.Errorf("decoding pay.settled of %s: %w", in.ID, err))
+			return workers.Permanent(fmt.Errorf("decoding pay.settled of %s: %w", intentID, err))
 		}
 		if p.EntryKey != ev.EntryKey || p.Account != ev.Account {
-			u.intentID, u.batchID, u.e2e = in.ID, in.BatchID, in.ID
+			u.intentID, u.batchID, u.e2e = intentID, batchID, intentID
 			return h.unmatched(ctx, u.with(messages.UnmatchedAlreadySettled,
-				fmt.Sprintf("intent %s was settled by entry %s of %s", in.ID, p.EntryKey, p.BookingDate)))
+				fmt.Sprintf("intent %s was settled by entry %s of %s", intentID, p.EntryKey, p.BookingDate)))
 		}
 	} else if err != nil {
-		return fmt.Errorf("publishing pay.settled for %s: %w", in.ID, err)
+		return fmt.Errorf("publishing pay.settled for %s: %w", intentID, err)
 	}
-	h.remember(in.ID)
+	h.remember(intentID)
 	return nil
 }
 

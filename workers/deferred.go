@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"runtime"
 	"sync"
@@ -124,9 +123,6 @@ func (r *deferredRun) done(*Pending) {
 // a worker that holds thousands of messages at once (the encoder, whose
 // intents wait for their batch) holds them as values.
 func RunDeferred(ctx context.Context, cfg DeferredConfig) error {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
 	rc := RouterConfig{JS: cfg.JS, Logger: cfg.Logger, Registerer: cfg.Registerer, DrainTimeout: cfg.DrainTimeout,
 		PollWait: cfg.PollWait, PublishTimeout: cfg.PublishTimeout, Now: cfg.Now,
 		Workers: []Worker{{Name: cfg.Name, Consumer: cfg.Consumer, Handler: func(*message.Message) error { return nil }}}}

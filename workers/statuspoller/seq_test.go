@@ -115,27 +115,14 @@ func (e *env) playOut(t *testing.T, h *statuspoller.Handler, b testBatch) {
 func TestCrashAfterPublish(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	reached := make(chan struct{})
-	release := make(chan struct{})
-	t.Cleanup(func() { close(release) })
-	var armed, crashed atomic.Bool
-	crash := func(p string) {
-		if p == statuspoller.CrashAfterPublish && armed.Load() && crashed.CompareAndSwap(false, true) {
-			close(reached)
-			<-release // the process is gone
-		}
-	}
-	h1 := e.newHandler(t, crash)
+	c := newCrashOnce(t, statuspoller.CrashAfterPublish)
+	h1 := e.newHandler(t, c.hook)
 	stop := e.start(t, h1)
 	b := e.submit(t, "SEQCRASH-1", gen("SEQCRASH-1", 3, nil))
 	e.waitIntents(t, messages.TxStatusACTC, b.IntentIDs...)
-	armed.Store(true)
+	c.arm()
 	e.clock.Advance(time.Second)
-	select {
-	case <-reached:
-	case <-time.After(10 * time.Second):
-		t.Fatal("crash point not reached")
-	}
+	c.wait(t)
 	stop()
 	stored := 0
 	for _, evs := range e.events(t) {

@@ -492,6 +492,40 @@ func TestMixedAndRejected(t *testing.T) {
 	}
 }
 
+// crashOnce stops the first poll that reaches its point once armed, for
+// good, as a kill there would: the poll blocks until the test ends.
+type crashOnce struct {
+	point            string
+	armed, crashed   atomic.Bool
+	reached, release chan struct{}
+}
+
+func newCrashOnce(t *testing.T, point string) *crashOnce {
+	c := &crashOnce{point: point, reached: make(chan struct{}), release: make(chan struct{})}
+	t.Cleanup(func() { close(c.release) })
+	return c
+}
+
+// hook is the poller's Config.Crash.
+func (c *crashOnce) hook(p string) {
+	if p == c.point && c.armed.Load() && c.crashed.CompareAndSwap(false, true) {
+		close(c.reached)
+		<-c.release // the process is gone
+	}
+}
+
+func (c *crashOnce) arm() { c.armed.Store(true) }
+
+// wait waits until a poll has stopped at the point.
+func (c *crashOnce) wait(t *testing.T) {
+	t.Helper()
+	select {
+	case <-c.reached:
+	case <-time.After(10 * time.Second):
+		t.Fatal("crash point not reached")
+	}
+}
+
 // TestRestart stops the poller in the middle of applying ACSP — one
 // intent's event stored, not yet noted by the poller — restarts the NATS
 // server, and starts a fresh poller (a restarted process), which gets no
@@ -500,28 +534,15 @@ func TestMixedAndRejected(t *testing.T) {
 func TestRestart(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	reached := make(chan struct{})
-	release := make(chan struct{})
-	t.Cleanup(func() { close(release) })
-	var armed, crashed atomic.Bool
-	crash := func(p string) {
-		if p == statuspoller.CrashAfterPublish && armed.Load() && crashed.CompareAndSwap(false, true) {
-			close(reached)
-			<-release // the process is gone
-		}
-	}
-	h1 := e.newHandler(t, crash)
+	c := newCrashOnce(t, statuspoller.CrashAfterPublish)
+	h1 := e.newHandler(t, c.hook)
 	stop := e.start(t, h1)
 	bs := []testBatch{e.submit(t, "RESTART-1", gen("RESTART-1", 3, nil)), e.submit(t, "RESTART-2", gen("RESTART-2", 3, nil))}
 	ids := allIntents(bs...)
 	e.waitIntents(t, messages.TxStatusACTC, ids...)
-	armed.Store(true)
+	c.arm()
 	e.clock.Advance(time.Second)
-	select {
-	case <-reached:
-	case <-time.After(10 * time.Second):
-		t.Fatal("crash point not reached")
-	}
+	c.wait(t)
 	stop()
 	e.nats.Restart()
 

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -131,9 +132,9 @@ type Bank struct {
 	received   int
 	duplicates int
 	txBooked   int
-	genDays    int // days [0, genDays) have their seeded entries
-	refSeq     int // AcctSvcrRef counter
-	docSeq     int // MsgId counter of the documents the bank emits
+	genDays    int    // days [0, genDays) have their seeded entries
+	refSeq     uint32 // AcctSvcrRef counter
+	docSeq     int    // MsgId counter of the documents the bank emits
 	seq052     map[string]int
 	seq054     map[string]int
 	faults     Faults
@@ -163,18 +164,62 @@ type account struct {
 	debits    int64    // Σ debit entries
 }
 
-// An entry is one booking on an account.
+// An entry is one booking on an account. A long run books a million of
+// them, so an entry is one 96-byte allocation: its texts are one string, its
+// AcctSvcrRef is written from its number when a statement or a pain.002
+// needs it.
 type entry struct {
-	ref                   string // AcctSvcrRef, unique in the bank
-	at                    time.Time
-	amount                int64 // minor units, > 0
-	credit                bool
-	kind                  string // "payment", "charge", "incoming"
-	msgID, pmtInfID, e2e  string
-	cpName, cpIBAN, cpBIC string // counterparty
-	remittance            string
-	info                  string // AddtlNtryInf
-	nbTx                  int    // for a charge: transactions charged
+	at       time.Time
+	amount   int64  // minor units, > 0
+	msgID    string // of the file booked (payments and charges)
+	pmtInfID string
+	texts    string // entryTexts: EndToEndId, counterparty, remittance, AddtlNtryInf
+	seq      uint32 // AcctSvcrRef number, unique in the bank
+	kind     entryKind
+	credit   bool
+}
+
+type entryKind uint8
+
+const (
+	kindPayment  entryKind = iota // a debit booked from an uploaded pain.001
+	kindCharge                    // the fee of a payment block
+	kindIncoming                  // a seeded incoming credit
+)
+
+// entryTexts are the free texts of an entry, kept joined in entry.texts.
+type entryTexts struct {
+	e2e, cpName, cpIBAN, cpBIC, remittance, info string
+}
+
+// textSep joins an entry's texts: XML 1.0 text cannot hold U+0000, so no
+// parsed value contains it.
+const textSep = "\x00"
+
+func (t entryTexts) join() string {
+	return strings.Join([]string{t.e2e, t.cpName, t.cpIBAN, t.cpBIC, t.remittance, t.info}, textSep)
+}
+
+// text returns the entry's texts.
+func (e *entry) text() entryTexts {
+	var f [6]string
+	s := e.texts
+	for i := range len(f) - 1 {
+		f[i], s, _ = strings.Cut(s, textSep)
+	}
+	f[5] = s
+	return entryTexts{e2e: f[0], cpName: f[1], cpIBAN: f[2], cpBIC: f[3], remittance: f[4], info: f[5]}
+}
+
+// e2e is the entry's EndToEndId.
+func (e *entry) e2e() string {
+	id, _, _ := strings.Cut(e.texts, textSep)
+	return id
+}
+
+// ref is the entry's AcctSvcrRef: BSIM, the booking day, the number.
+func (e *entry) ref() string {
+	return fmt.Sprintf("BSIM%s%08d", e.at.UTC().Format("20060102"), e.seq)
 }
 
 // NewBank returns a bank with cfg's accounts, opening its books on the
@@ -306,8 +351,8 @@ func (b *Bank) Ledger() Ledger {
 	seen := map[string]int{}
 	for _, iban := range b.order {
 		for _, e := range b.accounts[iban].entries {
-			if e.kind == "payment" {
-				seen[e.e2e]++
+			if e.kind == kindPayment {
+				seen[e.e2e()]++
 			}
 		}
 	}
@@ -369,7 +414,7 @@ func (a *account) entriesIn(from, to time.Time) []*entry {
 // addEntry books e on a, giving it the next AcctSvcrRef.
 func (b *Bank) addEntry(a *account, e *entry) {
 	b.refSeq++
-	e.ref = fmt.Sprintf("BSIM%s%08d", e.at.UTC().Format("20060102"), b.refSeq)
+	e.seq = b.refSeq
 	a.entries = append(a.entries, e)
 	if e.credit {
 		a.credits = append(a.credits, e)
@@ -412,11 +457,10 @@ func (b *Bank) generate(now time.Time) {
 			n := rng.IntN(4)
 			for i := range n {
 				p := payers[rng.IntN(len(payers))]
-				e := &entry{
-					at:         start.Add(time.Duration(rng.Int64N(int64(24*time.Hour/time.Second))) * time.Second),
-					amount:     int64(100 + rng.IntN(5_000_000)),
-					credit:     true,
-					kind:       "incoming",
+				// Drawn in this order: at, amount, then the IBAN.
+				at := start.Add(time.Duration(rng.Int64N(int64(24*time.Hour/time.Second))) * time.Second)
+				amount := int64(100 + rng.IntN(5_000_000))
+				t := entryTexts{
 					e2e:        fmt.Sprintf("IN-%s-%d-%d", start.Format("20060102"), d, i),
 					cpName:     p.name,
 					cpIBAN:     messages.ComposeIBAN("LV", fmt.Sprintf("%s%013d", p.bank, rng.Int64N(1e13))),
@@ -424,7 +468,14 @@ func (b *Bank) generate(now time.Time) {
 					remittance: fmt.Sprintf("Ienākošais maksājums %d/%d", d+1, i+1),
 				}
 				if p.bank == "HABA" || p.bank == "PARX" {
-					e.cpBIC = p.bank + "LV22"
+					t.cpBIC = p.bank + "LV22"
+				}
+				e := &entry{
+					at:     at,
+					amount: amount,
+					credit: true,
+					kind:   kindIncoming,
+					texts:  t.join(),
 				}
 				b.addEntry(a, e)
 			}

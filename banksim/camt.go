@@ -340,10 +340,10 @@ func (w *camtWriter) summary(parent *etree.Element, a *account, es []*entry) {
 }
 
 // Bank transaction codes (ISO 20022 external code list).
-var bankTxCodes = map[string][3]string{
-	"payment":  {"PMNT", "ICDT", "ESCT"}, // issued credit transfer
-	"incoming": {"PMNT", "RCDT", "ESCT"}, // received credit transfer
-	"charge":   {"ACMT", "MDOP", "CHRG"}, // account management: charges
+var bankTxCodes = [...][3]string{
+	kindPayment:  {"PMNT", "ICDT", "ESCT"}, // issued credit transfer
+	kindIncoming: {"PMNT", "RCDT", "ESCT"}, // received credit transfer
+	kindCharge:   {"ACMT", "MDOP", "CHRG"}, // account management: charges
 }
 
 func (w *camtWriter) entry(parent *etree.Element, a *account, e *entry) {
@@ -357,7 +357,8 @@ func (w *camtWriter) entry(parent *etree.Element, a *account, e *entry) {
 	}
 	addText(n.CreateElement("BookgDt"), "DtTm", e.at.UTC().Format("2006-01-02T15:04:05Z"))
 	addText(n.CreateElement("ValDt"), "Dt", e.at.UTC().Format("2006-01-02"))
-	addText(n, "AcctSvcrRef", e.ref)
+	ref, t := e.ref(), e.text()
+	addText(n, "AcctSvcrRef", ref)
 	code := bankTxCodes[e.kind]
 	dom := n.CreateElement("BkTxCd").CreateElement("Domn")
 	addText(dom, "Cd", code[0])
@@ -368,11 +369,11 @@ func (w *camtWriter) entry(parent *etree.Element, a *account, e *entry) {
 	td := n.CreateElement("NtryDtls").CreateElement("TxDtls")
 	refs := td.CreateElement("Refs")
 	addText(refs, "MsgId", e.msgID)
-	addText(refs, "AcctSvcrRef", e.ref)
+	addText(refs, "AcctSvcrRef", ref)
 	addText(refs, "PmtInfId", e.pmtInfID)
-	addText(refs, "EndToEndId", e.e2e)
-	if e.kind == "charge" {
-		addText(n, "AddtlNtryInf", truncRunes(e.info, 500))
+	addText(refs, "EndToEndId", t.e2e)
+	if e.kind == kindCharge {
+		addText(n, "AddtlNtryInf", truncRunes(t.info, 500))
 		return
 	}
 	if !w.v2 {
@@ -391,18 +392,18 @@ func (w *camtWriter) entry(parent *etree.Element, a *account, e *entry) {
 	if !w.v2 {
 		p = p.CreateElement("Pty")
 	}
-	addText(p, "Nm", truncRunes(first(e.cpName, "NOTPROVIDED"), 140))
-	addText(rp.CreateElement(acct).CreateElement("Id"), "IBAN", e.cpIBAN)
-	if e.cpBIC != "" {
+	addText(p, "Nm", truncRunes(first(t.cpName, "NOTPROVIDED"), 140))
+	addText(rp.CreateElement(acct).CreateElement("Id"), "IBAN", t.cpIBAN)
+	if t.cpBIC != "" {
 		ag := td.CreateElement("RltdAgts")
 		fi := ag.CreateElement(party + "Agt").CreateElement("FinInstnId")
 		if w.v2 {
-			addText(fi, "BIC", e.cpBIC)
+			addText(fi, "BIC", t.cpBIC)
 		} else {
-			addText(fi, "BICFI", e.cpBIC)
+			addText(fi, "BICFI", t.cpBIC)
 		}
 	}
-	if e.remittance != "" {
-		addText(td.CreateElement("RmtInf"), "Ustrd", truncRunes(e.remittance, 140))
+	if t.remittance != "" {
+		addText(td.CreateElement("RmtInf"), "Ustrd", truncRunes(t.remittance, 140))
 	}
 }

@@ -82,7 +82,7 @@ func (b *Bank) pain002(f *file, t time.Time) []byte {
 					addReason(ti, *x.rejected)
 				} else {
 					addText(ti, "TxSts", okSts)
-					addText(ti, "AcctSvcrRef", x.ref)
+					addText(ti, "AcctSvcrRef", x.entry.ref())
 				}
 				if fitsDecimal(x.amount, 5) && ccyRE.MatchString(x.ccy) {
 					amt := ti.CreateElement("OrgnlTxRef").CreateElement("Amt").CreateElement("InstdAmt")

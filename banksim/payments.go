@@ -37,13 +37,13 @@ type file struct {
 
 type block struct {
 	id, nbOfTxs, ctrlSum string
-	txs                  []*tx
+	txs                  []tx
 }
 
 type tx struct {
 	e2e, amount, ccy string
 	rejected         *reason
-	ref              string // AcctSvcrRef of the booking
+	entry            *entry // the booking; nil when rejected
 }
 
 type reason struct{ code, info string }
@@ -235,18 +235,20 @@ func rat(s string) (*big.Rat, bool) {
 func (b *Bank) book(f *file, doc *xmlcodec.Pain001Document) {
 	i := 0
 	for _, pi := range doc.PmtInfs {
-		bl := &block{id: pi.ID, nbOfTxs: pi.NbOfTxs, ctrlSum: pi.CtrlSum}
+		bl := &block{id: pi.ID, nbOfTxs: pi.NbOfTxs, ctrlSum: pi.CtrlSum, txs: make([]tx, 0, pi.Count)}
 		f.blocks = append(f.blocks, bl)
 		accepted := map[*account]int{}
 		var debtor *account
 		for _, p := range doc.Payments[i : i+pi.Count] {
-			t := &tx{e2e: p.ID, amount: p.Amount, ccy: p.Currency}
-			bl.txs = append(bl.txs, t)
+			t := tx{e2e: p.ID, amount: p.Amount, ccy: p.Currency}
 			f.total++
 			a := b.accounts[p.Debtor.IBAN]
 			amt, amtErr := int64(0), error(nil)
 			if a != nil {
 				amt, amtErr = parseMinor(p.Amount, a.exp)
+				if t.ccy == a.ccy {
+					t.ccy = a.ccy // one string for every transaction in the account's currency
+				}
 			}
 			var r *reason
 			switch cred := p.Creditor.IBAN; {
@@ -273,15 +275,17 @@ func (b *Bank) book(f *file, doc *xmlcodec.Pain001Document) {
 			}
 			if r != nil {
 				t.rejected = r
+				bl.txs = append(bl.txs, t)
 				continue
 			}
-			e := &entry{at: f.settleAt, amount: amt, kind: "payment", msgID: f.msgID, pmtInfID: pi.ID, e2e: p.ID,
-				cpName: p.Creditor.Name, cpIBAN: p.Creditor.IBAN, remittance: p.Remittance}
+			texts := entryTexts{e2e: p.ID, cpName: p.Creditor.Name, cpIBAN: p.Creditor.IBAN, remittance: p.Remittance}
 			if bicRE.MatchString(p.Creditor.BIC) {
-				e.cpBIC = p.Creditor.BIC
+				texts.cpBIC = p.Creditor.BIC
 			}
+			e := &entry{at: f.settleAt, amount: amt, kind: kindPayment, msgID: f.msgID, pmtInfID: pi.ID, texts: texts.join()}
 			b.addEntry(a, e)
-			t.ref = e.ref
+			t.entry = e
+			bl.txs = append(bl.txs, t)
 			b.booked[p.ID] = f.msgID
 			b.txBooked++
 			f.accepted++
@@ -292,8 +296,8 @@ func (b *Bank) book(f *file, doc *xmlcodec.Pain001Document) {
 			for _, iban := range b.order { // deterministic order
 				a := b.accounts[iban]
 				if n := accepted[a]; n > 0 {
-					b.addEntry(a, &entry{at: f.settleAt, amount: feeMinor * int64(n), kind: "charge", msgID: f.msgID, pmtInfID: pi.ID,
-						nbTx: n, info: fmt.Sprintf("Komisija: %d maksājumi, %s", n, pi.ID)})
+					b.addEntry(a, &entry{at: f.settleAt, amount: feeMinor * int64(n), kind: kindCharge, msgID: f.msgID, pmtInfID: pi.ID,
+						texts: entryTexts{info: fmt.Sprintf("Komisija: %d maksājumi, %s", n, pi.ID)}.join()})
 				}
 			}
 		}

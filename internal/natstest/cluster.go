@@ -1,6 +1,7 @@
 package natstest
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/url"
@@ -214,6 +215,53 @@ func (c *Cluster) Shutdown() {
 		if s != nil {
 			s.WaitForShutdown()
 			c.Nodes[i] = nil
+		}
+	}
+}
+
+// ReplicaState returns "" when stream name is configured with replicas and
+// has a leader and replicas-1 current followers, or else what differs.
+func ReplicaState(ctx context.Context, js jetstream.JetStream, name string, replicas int) string {
+	s, err := js.Stream(ctx, name)
+	if err != nil {
+		return err.Error()
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return err.Error()
+	}
+	if info.Config.Replicas != replicas {
+		return fmt.Sprintf("Config.Replicas = %d, want %d", info.Config.Replicas, replicas)
+	}
+	if info.Cluster == nil || info.Cluster.Leader == "" {
+		return "no leader"
+	}
+	if got := len(info.Cluster.Replicas); got != replicas-1 {
+		return fmt.Sprintf("leader %s and %d followers in Cluster.Replicas, want %d", info.Cluster.Leader, got, replicas-1)
+	}
+	for _, p := range info.Cluster.Replicas {
+		if !p.Current {
+			return fmt.Sprintf("follower %s not current", p.Name)
+		}
+	}
+	return ""
+}
+
+// WaitReplicas polls [ReplicaState] every 20 ms until the stream is ready
+// or timeout passes, and returns the last state: "" when ready.
+func WaitReplicas(ctx context.Context, js jetstream.JetStream, name string, replicas int, timeout time.Duration) string {
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		state := ReplicaState(ctx, js, name, replicas)
+		if state == "" || time.Now().After(deadline) {
+			return state
+		}
+		select {
+		case <-ctx.Done():
+			return state + " (" + ctx.Err().Error() + ")"
+		case <-tick.C:
 		}
 	}
 }

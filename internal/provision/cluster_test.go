@@ -3,7 +3,6 @@ package provision
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -69,57 +68,16 @@ func wantActions(t *testing.T, changes map[string]Change, action Action, detail 
 	}
 }
 
-// wantReplicas polls until every backing stream is configured with replicas,
-// has a leader and replicas-1 current followers, and fails the test if that
-// does not happen within 10 s.
+// wantReplicas waits until every backing stream is configured with
+// replicas, has a leader and replicas-1 current followers, and fails the
+// test if that does not happen within 10 s.
 func wantReplicas(t *testing.T, js jetstream.JetStream, replicas int) {
 	t.Helper()
 	for _, r := range clusterResources {
-		var state string
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			state = replicaState(t.Context(), js, r.backing, replicas)
-			if state == "" || time.Now().After(deadline) {
-				break
-			}
-			select {
-			case <-t.Context().Done():
-				t.Fatal(t.Context().Err())
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-		if state != "" {
+		if state := natstest.WaitReplicas(t.Context(), js, r.backing, replicas, 10*time.Second); state != "" {
 			t.Errorf("%s (stream %s): %s", r.change, r.backing, state)
 		}
 	}
-}
-
-// replicaState returns "" when stream name has the wanted replicas, all
-// current, or else what differs.
-func replicaState(ctx context.Context, js jetstream.JetStream, name string, replicas int) string {
-	s, err := js.Stream(ctx, name)
-	if err != nil {
-		return err.Error()
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return err.Error()
-	}
-	if info.Config.Replicas != replicas {
-		return fmt.Sprintf("Config.Replicas = %d, want %d", info.Config.Replicas, replicas)
-	}
-	if info.Cluster == nil || info.Cluster.Leader == "" {
-		return "no leader"
-	}
-	if got := len(info.Cluster.Replicas); got != replicas-1 {
-		return fmt.Sprintf("leader %s and %d followers in Cluster.Replicas, want %d", info.Cluster.Leader, got, replicas-1)
-	}
-	for _, p := range info.Cluster.Replicas {
-		if !p.Current {
-			return fmt.Sprintf("follower %s not current", p.Name)
-		}
-	}
-	return ""
 }
 
 // deleteResources removes every backing stream, so a subtest starts from an

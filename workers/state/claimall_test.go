@@ -8,6 +8,7 @@ import (
 
 	"github.com/isogate/isogate/internal/natstest"
 	"github.com/isogate/isogate/internal/provision"
+	"github.com/isogate/isogate/messages"
 	"github.com/isogate/isogate/workers/state"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -239,6 +240,12 @@ func TestClaimAllAtomicCluster(t *testing.T) {
 	_, intents, err := state.New(ctx, js, state.Options{AtomicClaims: true})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Right after provisioning the bucket's Raft group may still be
+	// electing: a batch sent then falls back to single claims (correct,
+	// but not what this test is about).
+	if s := natstest.WaitReplicas(ctx, js, "KV_"+messages.BucketIntents, 3, 20*time.Second); s != "" {
+		t.Fatalf("KV_%s not ready: %s", messages.BucketIntents, s)
 	}
 	ids := []string{"K-1", "K-2", "K-3", "K-4"}
 	res := intents.ClaimAll(ctx, js, "B-1", ids)

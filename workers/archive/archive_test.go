@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 	"time"
@@ -45,6 +46,23 @@ func TestPutIsContentAddressedAndIdempotent(t *testing.T) {
 	info, err := a.obs.GetInfo(ctx, first.Name)
 	if err != nil || info.Metadata[MetaBatchID] != "B1" {
 		t.Errorf("metadata = %v, %v", info, err)
+	}
+	// A file larger than a chunk is stored in ChunkSize pieces and read
+	// back whole.
+	big := bytes.Repeat([]byte("<Ustrd>Rēķins</Ustrd>"), 5*ChunkSize/20)
+	obj, err := a.Put(ctx, big, map[string]string{MetaKind: "pain.001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bigInfo, err := a.obs.GetInfo(ctx, obj.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (len(big) + ChunkSize - 1) / ChunkSize; int(bigInfo.Chunks) != want || want < 5 {
+		t.Errorf("%d bytes stored in %d chunks, want %d", len(big), bigInfo.Chunks, want)
+	}
+	if got, err := a.Get(ctx, obj.Name); err != nil || !bytes.Equal(got, big) {
+		t.Errorf("Get of the chunked object: %d bytes, %v", len(got), err)
 	}
 	if _, err := a.Get(ctx, "sha256/0000"); err == nil {
 		t.Error("Get of a missing object succeeded")

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -193,7 +194,7 @@ func logging(base *slog.Logger) message.HandlerMiddleware {
 			if !ok {
 				return h(msg)
 			}
-			attrs := []any{slog.String("worker", d.Worker), slog.String("subject", d.Subject),
+			attrs := []slog.Attr{slog.String("worker", d.Worker), slog.String("subject", d.Subject),
 				slog.Uint64("stream_seq", d.StreamSeq), slog.Int("attempt", d.NumDelivered)}
 			intentID, batchID := correlationIDs(msg.Metadata, d.Subject)
 			if intentID != "" {
@@ -202,20 +203,21 @@ func logging(base *slog.Logger) message.HandlerMiddleware {
 			if batchID != "" {
 				attrs = append(attrs, slog.String("batch_id", batchID))
 			}
-			log := base.With(attrs...)
+			log := deliveryLogger(base, attrs)
 			msg.SetContext(context.WithValue(msg.Context(), loggerKey{}, log))
 			start := time.Now()
 			out, err := h(msg)
 			took := slog.Duration("took", time.Since(start))
 			// The handler may have learned the ids from the body (SetIDs).
 			if i, b := correlationIDs(msg.Metadata, d.Subject); (i != intentID && i != "") || (b != batchID && b != "") {
-				log = base.With(attrs[:4]...)
+				attrs = slices.Clip(attrs[:4]) // the first logger keeps its own
 				if i != "" {
-					log = log.With(slog.String("intent_id", i))
+					attrs = append(attrs, slog.String("intent_id", i))
 				}
 				if b != "" {
-					log = log.With(slog.String("batch_id", b))
+					attrs = append(attrs, slog.String("batch_id", b))
 				}
+				log = deliveryLogger(base, attrs)
 			}
 			ctx := msg.Context()
 			switch o := d.getOutcome(); {
@@ -233,6 +235,46 @@ func logging(base *slog.Logger) message.HandlerMiddleware {
 			return out, err
 		}
 	}
+}
+
+// deliveryLogger returns base with attrs added to every record it logs.
+// Unlike base.With, it formats nothing up front: most deliveries log
+// nothing above debug, and With made each of them pay for a formatted
+// prefix.
+func deliveryLogger(base *slog.Logger, attrs []slog.Attr) *slog.Logger {
+	return slog.New(&attrsHandler{next: base.Handler(), attrs: attrs})
+}
+
+// attrsHandler adds attrs to each record before the record's own
+// attributes, as [slog.Handler.WithAttrs] would, when the record is
+// handled rather than when the handler is made.
+type attrsHandler struct {
+	next  slog.Handler
+	attrs []slog.Attr
+}
+
+func (h *attrsHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.next.Enabled(ctx, l)
+}
+
+func (h *attrsHandler) Handle(ctx context.Context, r slog.Record) error {
+	nr := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	nr.AddAttrs(h.attrs...)
+	r.Attrs(func(a slog.Attr) bool {
+		nr.AddAttrs(a)
+		return true
+	})
+	return h.next.Handle(ctx, nr)
+}
+
+func (h *attrsHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &attrsHandler{next: h.next, attrs: append(slices.Clip(h.attrs), as...)}
+}
+
+// WithGroup puts the delivery's attributes outside the group, as With
+// followed by WithGroup would.
+func (h *attrsHandler) WithGroup(name string) slog.Handler {
+	return h.next.WithAttrs(h.attrs).WithGroup(name)
 }
 
 // quietLogger passes Watermill's own log to slog with its info lines

@@ -55,6 +55,20 @@ func New(cfg Config) (*Client, error) {
 	if tlsCfg.MinVersion == 0 {
 		tlsCfg.MinVersion = tls.VersionTLS12
 	}
+	// One session cache for uploads and reads, keyed by the client
+	// certificate as well as the server (session.go): a new connection —
+	// every upload — resumes instead of a full handshake, and never as a
+	// certificate that is no longer live.
+	var sessions *sessionCache
+	if cfg.DisableSessionResumption {
+		tlsCfg.ClientSessionCache = nil
+	} else {
+		store := tlsCfg.ClientSessionCache // the caller's, if any, holds the sessions
+		if store == nil {
+			store = tls.NewLRUClientSessionCache(sessionCacheSize)
+		}
+		sessions = newSessionCache(store, tlsCfg)
+	}
 	newClient := func(upload bool) *http.Client {
 		tr := &http.Transport{
 			TLSClientConfig:     tlsCfg,
@@ -65,6 +79,12 @@ func New(cfg Config) (*Client, error) {
 			// No proxy from the environment, no HTTP/2: the bank is
 			// reached directly and one request is one exchange.
 			ForceAttemptHTTP2: false,
+		}
+		if sessions != nil {
+			// Replaces the transport's own TLS dial (TLSClientConfig and
+			// TLSHandshakeTimeout are then unused) with the same one plus
+			// a per-connection view of the session cache.
+			tr.DialTLSContext = sessions.dialTLS(tlsCfg, cfg.Timeout)
 		}
 		if upload {
 			// With "Expect: 100-continue" the body waits for the server's

@@ -42,7 +42,25 @@ type Config struct {
 	// (Source.ClientConfig): it must pin the server CA (RootCAs) and present
 	// a client certificate. MinVersion below TLS 1.2 is refused; zero means
 	// TLS 1.2. Required.
+	//
+	// Sessions are resumed (see DisableSessionResumption) per client
+	// certificate: GetClientCertificate is also called with an empty
+	// CertificateRequestInfo, before each handshake, to learn the
+	// certificate it would present now (certstore's ignores the request),
+	// so it must not depend on the request's fields or context. Without
+	// it, Certificates[0] is that certificate. A ClientSessionCache in TLS
+	// is used to hold the sessions, under keys prefixed with the
+	// certificate's SHA-256 fingerprint (so it may be shared); without one
+	// the client keeps its own.
 	TLS *tls.Config
+	// DisableSessionResumption makes every connection do a full TLS
+	// handshake. By default a new connection (every upload) resumes a
+	// session made with the client certificate that is live now, which
+	// saves the handshake's signatures and certificate checks on both
+	// sides; a renewed certificate gets a full handshake of its own first,
+	// so the bank sees the certificate that was live when the connection
+	// began, never one no longer served.
+	DisableSessionResumption bool
 	// Sign is SignNone (default) or SignXMLDSig.
 	Sign string
 	// Signer returns the certificate and key to sign with (the live

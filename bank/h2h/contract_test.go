@@ -19,7 +19,6 @@ import (
 	"github.com/isogate/isogate/bank/h2h"
 	"github.com/isogate/isogate/banksim"
 	"github.com/isogate/isogate/certstore"
-	"github.com/isogate/isogate/xmlcodec"
 )
 
 var allFaults = []banksim.Fault{banksim.FaultError, banksim.FaultTimeout, banksim.FaultDropAfterAccept,
@@ -179,7 +178,7 @@ func TestClientCertificateRefused(t *testing.T) {
 	}
 }
 
-func goldenPain001(t *testing.T) []byte {
+func goldenPain001(t testing.TB) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "..", "xmlcodec", "testdata", "pain001_ekase.golden.xml"))
 	if err != nil {
@@ -193,14 +192,7 @@ func goldenPain001(t *testing.T) []byte {
 func TestMsgIDInPath(t *testing.T) {
 	h := newHarness("ekase", false)(t)
 	const id = "ISO/2026 Nr.5"
-	res, err := h.Bank.Profile().EncodePain001(xmlcodec.Pain001Request{MsgID: id, Now: h.Clock.Now, Payments: []xmlcodec.Payment{{
-		ID: "E2E-1", Debtor: xmlcodec.Account{Name: "Finanšu ministrija", IBAN: channeltest.Accounts()[0].IBAN},
-		Creditor: xmlcodec.Account{Name: "Piegādātājs", IBAN: "LV80BANK0000435195001"}, Amount: "1.00", Currency: "EUR",
-	}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.Channel.Submit(t.Context(), bank.File{MsgID: id, Data: res.Files[0].Data}); err != nil {
+	if _, err := h.Channel.Submit(t.Context(), onePayment(t, h.Bank, h.Clock, id)); err != nil {
 		t.Fatal(err)
 	}
 	doc, err := h.Channel.Status(t.Context(), id)

@@ -65,4 +65,16 @@
 // body was sent" is known, not guessed. Status, reports and health reuse
 // connections. Config.Timeout bounds each request from dial to the last
 // byte of the answer.
+//
+// A new connection resumes a TLS session (TLS 1.3 PSK with a fresh key
+// exchange, or a TLS 1.2 ticket) instead of a full handshake, unless
+// Config.DisableSessionResumption is set. A resumed handshake sends no
+// client certificate: the bank takes the identity from the ticket. So the
+// sessions are kept per client certificate (the SHA-256 of its DER): a
+// connection resumes only a session made with the certificate certstore
+// serves now, and a session is filed under the certificate its own
+// handshake presented. After a renewal, rollback or activation the next
+// connection resumes a session of the certificate now live if it has one
+// (after a rollback), else does a full handshake with it: never one of a
+// certificate no longer served.
 package h2h

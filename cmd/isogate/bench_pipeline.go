@@ -14,6 +14,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
@@ -71,7 +72,10 @@ the raw baseline.
                      the batch — parsing, validation, KV reads — counts as
                      wait when it falls after the batch opened)
   peak_rss_mb        VmHWM of this process (/proc/self/status) at the end of
-                     the pipeline run, before the baseline; MB = 2^20 bytes
+                     the pipeline run, before the baseline; MB = 2^20 bytes.
+                     The Go runtime lets its heap grow to twice the live
+                     data (GOGC=100) unless GOMEMLIMIT bounds it: the
+                     table shows the limit in effect
   raw_publish_per_s  N async publishes of messages of the intents' mean JSON
                      size to a fresh file-storage stream BENCH_RAW (subject
                      bench.raw.<n>, one per message, no headers) in the same
@@ -124,6 +128,7 @@ type benchPipelineResult struct {
 	p50TotalMs, p99TotalMs float64
 	cpuS, rawPubCPUS       float64 // process CPU time of the pipeline run and of the raw publishes
 	peakGo                 goPeaks
+	memLimit               int64 // the Go runtime's soft memory limit (GOMEMLIMIT); math.MaxInt64: none
 	broker                 brokerDelta
 }
 
@@ -684,6 +689,7 @@ func (b *pipelineBench) run(ctx context.Context) (*benchPipelineResult, error) {
 	res.broker.in, res.broker.out, res.broker.api = res.broker.in-q, res.broker.out-q, res.broker.api-q
 	b.measurePipeline(t, res)
 	res.PeakRSSMB = round(peakRSSMB(), 1)
+	res.memLimit = debug.SetMemoryLimit(-1)
 
 	fmt.Fprintf(b.env.Stderr, "bench pipeline: raw baseline, %d messages of %d bytes\n", b.n, res.payloadBytes)
 	if err := b.baseline(ctx, pubNC, res); err != nil {
@@ -1120,8 +1126,12 @@ func printBenchPipeline(w io.Writer, r *benchPipelineResult) {
 	fmt.Fprintf(tw, "final/s\t%.0f\tall final pay.status after %.3f s\n", r.FinalPerS, r.finalS)
 	fmt.Fprintf(tw, "latency p50\t%.2f ms\tpublish → pay.batch.submitted, batch wait excluded (with it: %.2f ms; wait %.2f ms)\n", r.P50Ms, r.p50TotalMs, r.p50WaitMs)
 	fmt.Fprintf(tw, "latency p99\t%.2f ms\t(with the wait: %.2f ms; wait %.2f ms); mean %.2f ms, max %.2f ms\n", r.P99Ms, r.p99TotalMs, r.p99WaitMs, r.meanMs, r.maxMs)
-	fmt.Fprintf(tw, "peak RSS\t%.1f MB\tVmHWM after the pipeline run; Go peaks: heap objects %.0f MB, goroutine stacks %.0f MB, %d goroutines\n",
-		r.PeakRSSMB, r.peakGo.heapMB, r.peakGo.stacksMB, r.peakGo.goroutines)
+	limit := "none"
+	if r.memLimit < math.MaxInt64 {
+		limit = fmt.Sprintf("%.0f MB", float64(r.memLimit)/(1<<20))
+	}
+	fmt.Fprintf(tw, "peak RSS\t%.1f MB\tVmHWM after the pipeline run; Go peaks: heap objects %.0f MB, goroutine stacks %.0f MB, %d goroutines; Go memory limit (GOMEMLIMIT) %s\n",
+		r.PeakRSSMB, r.peakGo.heapMB, r.peakGo.stacksMB, r.peakGo.goroutines, limit)
 	fmt.Fprintf(tw, "raw publish/s\t%.0f\t%d async publishes in %.3f s, stream %s, same server and sync\n", r.RawPublishPerS, r.Intents, r.rawPubS, benchRawStream)
 	fmt.Fprintf(tw, "raw consume/s\t%.0f\tpull consume + ack in %.3f s\n", r.RawConsumePerS, r.rawConsS)
 	fmt.Fprintf(tw, "ratio\t%.4f\tintents/s ÷ raw publish/s\n", r.Ratio)

@@ -164,26 +164,6 @@ func (rb *recordingBank) submit(t *testing.T, c *h2h.Client, msgID string) hands
 	return rb.last(t)
 }
 
-// certStore imports pair into a new certificate store and returns the
-// store, the Ref and its TLS source.
-func certStore(t *testing.T, pair *certstore.Pair) (*certstore.Store, certstore.Ref, *certstore.Source) {
-	t.Helper()
-	store, err := certstore.Open(certstore.Options{Dir: t.TempDir(), Passphrase: []byte("test passphrase"), KDFIterations: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref := certstore.Ref{Org: "isogate-test", Env: certstore.EnvTest, Purpose: "ekase"}
-	if err := store.Import(ref, pair); err != nil {
-		t.Fatal(err)
-	}
-	src, err := store.Source(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(src.Close)
-	return store, ref, src
-}
-
 // signingClient is an h2h client presenting and signing with src's live
 // pair, at most TLS version max.
 func signingClient(t *testing.T, url string, ca *certsim.CA, src *certstore.Source, max uint16, noResumption bool) *h2h.Client {
@@ -214,7 +194,7 @@ func TestSessionResumption(t *testing.T) {
 				ca := newCA(t)
 				rb := startRecordingBank(t, ca)
 				pair := newPair(t, ca, nil)
-				_, _, src := certStore(t, pair)
+				_, _, src := channeltest.PairStore(t, pair, "ekase")
 				c := signingClient(t, rb.URL, ca, src, v.max, off)
 
 				want := func(i int, got handshake, resumed bool) {
@@ -246,7 +226,7 @@ func TestSessionAfterRenewal(t *testing.T) {
 			ca := newCA(t)
 			rb := startRecordingBank(t, ca)
 			oldPair, newPair := newPair(t, ca, nil), newPair(t, ca, nil)
-			store, ref, src := certStore(t, oldPair)
+			store, ref, src := channeltest.PairStore(t, oldPair, "ekase")
 			c := signingClient(t, rb.URL, ca, src, v.max, false)
 
 			steps := []struct {

@@ -1,7 +1,6 @@
 package xmlcodec
 
 import (
-	"sync"
 	"unicode/utf8"
 )
 
@@ -19,19 +18,6 @@ type xmlWriter struct {
 	b       []byte
 	depth   int  // nesting of the element being filled
 	pending bool // the innermost start tag still lacks its '>'
-}
-
-var xmlBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
-
-// getXMLBuf returns an empty pooled buffer; putXMLBuf gives it back.
-func getXMLBuf() *[]byte { return xmlBufPool.Get().(*[]byte) }
-
-func putXMLBuf(b *[]byte) {
-	if cap(*b) > 64<<20 { // do not keep a giant buffer alive
-		return
-	}
-	*b = (*b)[:0]
-	xmlBufPool.Put(b)
 }
 
 // nlIndent is a newline and enough spaces for any pain.001 depth (≤ 12

@@ -129,7 +129,8 @@ func (g *Gateway) startH2H(opts Options) error {
 	if err != nil {
 		return fmt.Errorf("bank.h2h.server_ca_file: %w", err)
 	}
-	hc := h2h.Config{BaseURL: h.BaseURL, Timeout: h.Timeout, TLS: src.ClientConfig(pool), Sign: h.Sign}
+	hc := h2h.Config{BaseURL: h.BaseURL, Timeout: h.Timeout, TLS: src.ClientConfig(pool), Sign: h.Sign,
+		DisableSessionResumption: h.TLSResumption == "off"}
 	if h.Sign == h2h.SignXMLDSig {
 		hc.Signer = func() (*tls.Certificate, error) {
 			c, _ := src.Certificate()

@@ -138,6 +138,10 @@ type H2H struct {
 	Sign string `yaml:"sign"`
 	// Timeout bounds one request to the bank. Default: 30s.
 	Timeout time.Duration `yaml:"timeout"`
+	// TLSResumption is on (default) or off: whether a new connection to
+	// the bank resumes a TLS session made with the client certificate
+	// served now instead of a full handshake (h2h.Config).
+	TLSResumption string `yaml:"tls_resumption"`
 }
 
 // Filedrop configures channel filedrop: pain.001 files dropped in Outbox,
@@ -342,7 +346,7 @@ func Default() Config {
 		Bank: Bank{
 			Channel: ChannelBanksim,
 			Banksim: Banksim{Addr: "127.0.0.1:0", Profile: "ekase", Seed: 1, Process: time.Second, Settle: 2 * time.Second},
-			H2H:     H2H{CertStore: "data/certs", Sign: "none", Timeout: 30 * time.Second},
+			H2H:     H2H{CertStore: "data/certs", Sign: "none", Timeout: 30 * time.Second, TLSResumption: "on"},
 		},
 		Encoder:      Encoder{DefaultProfile: "ekase", Wait: 2 * time.Second},
 		Submitter:    Submitter{UploadTimeout: time.Minute, Concurrency: 4},
@@ -732,6 +736,9 @@ func (c *Config) validateBank(bad func(setting, format string, args ...any)) {
 		}
 		if h.Sign != "none" && h.Sign != "xmldsig" {
 			bad("bank.h2h.sign", "%q is not none or xmldsig", h.Sign)
+		}
+		if h.TLSResumption != "on" && h.TLSResumption != "off" {
+			bad("bank.h2h.tls_resumption", "want on or off, got %q", h.TLSResumption)
 		}
 		if h.Timeout <= 0 {
 			bad("bank.h2h.timeout", "must be positive")

@@ -8,17 +8,12 @@ import (
 	"net"
 	"sync"
 	"time"
-	"weak"
 )
 
 // sessionCacheSize is how many TLS sessions a Client keeps: one per bank
 // host and client certificate (the live and the previous pair) is what it
 // uses.
 const sessionCacheSize = 16
-
-// maxFingerprints bounds the memo of certificate fingerprints: a source
-// that builds a new *tls.Certificate for every call clears it this often.
-const maxFingerprints = 8
 
 // A sessionCache resumes TLS sessions for one Client, keyed by the client
 // certificate each session authenticated with as well as by the server.
@@ -36,26 +31,14 @@ const maxFingerprints = 8
 // arrives. When the live certificate cannot be determined, nothing is
 // resumed.
 type sessionCache struct {
-	store tls.ClientSessionCache // keys: fingerprint + "|" + crypto/tls's key (server name)
+	store tls.ClientSessionCache // keys: certPrefix + crypto/tls's key (server name)
 	live  func() *tls.Certificate
-
-	mu  sync.RWMutex
-	fps map[weak.Pointer[tls.Certificate]]fingerprint
-}
-
-// A fingerprint is the hex SHA-256 of a certificate's leaf DER followed by
-// "|": the prefix of its sessions' keys. leaf and n identify the DER it was
-// computed from.
-type fingerprint struct {
-	leaf   *byte
-	n      int
-	prefix string
 }
 
 // newSessionCache returns a cache over store for the client certificates
 // of cfg.
 func newSessionCache(store tls.ClientSessionCache, cfg *tls.Config) *sessionCache {
-	s := &sessionCache{store: store, fps: map[weak.Pointer[tls.Certificate]]fingerprint{}}
+	s := &sessionCache{store: store}
 	switch get, certs := cfg.GetClientCertificate, cfg.Certificates; {
 	case get != nil:
 		// An empty request: certstore's Source ignores it and serves the
@@ -75,30 +58,15 @@ func newSessionCache(store tls.ClientSessionCache, cfg *tls.Config) *sessionCach
 	return s
 }
 
-// prefix returns the key prefix of c's sessions, "" for no certificate.
-// It hashes the DER once per *tls.Certificate (and leaf slice); the memo
-// holds no certificate (nor its key) alive.
-func (s *sessionCache) prefix(c *tls.Certificate) string {
+// certPrefix returns the key prefix of c's sessions: the hex SHA-256 of
+// its leaf DER and "|"; "" for no certificate. Hashing a leaf costs a few
+// microseconds against a handshake's milliseconds, so it is not memoised.
+func certPrefix(c *tls.Certificate) string {
 	if c == nil || len(c.Certificate) == 0 || len(c.Certificate[0]) == 0 {
 		return ""
 	}
-	der := c.Certificate[0]
-	wp := weak.Make(c)
-	s.mu.RLock()
-	fp, ok := s.fps[wp]
-	s.mu.RUnlock()
-	if ok && fp.leaf == &der[0] && fp.n == len(der) {
-		return fp.prefix
-	}
-	sum := sha256.Sum256(der)
-	fp = fingerprint{leaf: &der[0], n: len(der), prefix: hex.EncodeToString(sum[:]) + "|"}
-	s.mu.Lock()
-	if len(s.fps) >= maxFingerprints {
-		clear(s.fps)
-	}
-	s.fps[wp] = fp
-	s.mu.Unlock()
-	return fp.prefix
+	sum := sha256.Sum256(c.Certificate[0])
+	return hex.EncodeToString(sum[:]) + "|"
 }
 
 // conn returns the cache as one connection's handshake sees it.
@@ -123,7 +91,7 @@ type connSessions struct {
 // Get returns a session made with the live certificate; none when that is
 // unknown.
 func (v *connSessions) Get(key string) (*tls.ClientSessionState, bool) {
-	p := v.cache.prefix(v.cache.live())
+	p := certPrefix(v.cache.live())
 	v.mu.Lock()
 	v.offered = p
 	v.mu.Unlock()
@@ -150,7 +118,7 @@ func (v *connSessions) Put(key string, cs *tls.ClientSessionState) {
 
 // sent records the certificate the full handshake presents.
 func (v *connSessions) sent(c *tls.Certificate) {
-	p := v.cache.prefix(c)
+	p := certPrefix(c)
 	v.mu.Lock()
 	v.full, v.presented = true, p
 	v.mu.Unlock()

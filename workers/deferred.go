@@ -162,7 +162,7 @@ func RunDeferred(ctx context.Context, cfg DeferredConfig) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(min(time.Duration(failures)*200*time.Millisecond, 5*time.Second)):
+		case <-time.After(retryPause(failures)):
 		}
 	}
 	hard, hardCancel := context.WithCancel(context.Background())

@@ -284,12 +284,18 @@ func pull(fetchCtx context.Context, stop <-chan struct{}, cons jetstream.Consume
 			select {
 			case <-stop:
 				return
-			case <-time.After(min(time.Duration(failures)*200*time.Millisecond, 5*time.Second)):
+			case <-time.After(retryPause(failures)):
 			}
 			continue
 		}
 		failures = 0
 	}
+}
+
+// retryPause is the pause after the nth failure in a row to reach NATS
+// (fetching, creating a consumer): 200 ms more each time, at most 5 s.
+func retryPause(failures int) time.Duration {
+	return min(time.Duration(failures)*200*time.Millisecond, 5*time.Second)
 }
 
 // drainAlone applies the drain timeout to one subscription whose context

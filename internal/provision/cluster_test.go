@@ -34,7 +34,9 @@ func clusterOptions(replicas int) Options {
 // clusterResources.
 func applyReplicas(t *testing.T, js jetstream.JetStream, replicas int) map[string]Change {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	// Several attempts of AttemptTimeout each: on a loaded machine a new
+	// replicated stream's first election can fail and take seconds more.
+	ctx, cancel := context.WithTimeout(t.Context(), 6*AttemptTimeout)
 	defer cancel()
 	changes, err := ApplyWithRetry(ctx, js, clusterOptions(replicas), func(attempt int, err error) {
 		t.Logf("Apply(replicas %d) attempt %d: %v", replicas, attempt, err)
@@ -136,6 +138,10 @@ func TestApplyReplicasWithoutCluster(t *testing.T) {
 		t.Fatalf("Apply(replicas 3) error %v does not wrap a *jetstream.APIError", err)
 	}
 	t.Logf("server: err_code %d: %s", apiErr.ErrorCode, apiErr.Description)
+	var ae *applyError
+	if want := (Change{Kind: "stream", Name: messages.StreamPayments, Action: Created}); !errors.As(err, &ae) || ae.change != want {
+		t.Errorf("Apply(replicas 3) error %v does not carry the attempted change %v", err, want)
+	}
 	// Apply stops at the first refusal: nothing is left half-provisioned.
 	if _, err := js.Stream(t.Context(), messages.StreamPayments); !errors.Is(err, jetstream.ErrStreamNotFound) {
 		t.Errorf("stream PAYMENTS after the refused Apply: err = %v, want %v", err, jetstream.ErrStreamNotFound)

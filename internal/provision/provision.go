@@ -275,9 +275,11 @@ func ensure(ctx context.Context, js jetstream.JetStream, kind, name, backing str
 	}
 	if err := apply(); err != nil {
 		if before == nil {
-			return ch, fmt.Errorf("provision: creating %s %s: %w%s", kind, name, err, advice(err, want.replicas))
+			ch.Action = Created
+			return ch, &applyError{ch, fmt.Errorf("provision: creating %s %s: %w%s", kind, name, err, advice(err, want.replicas))}
 		}
-		return ch, fmt.Errorf("provision: updating %s %s (%s): %w%s", kind, name, strings.Join(pending, ", "), err, advice(err, want.replicas))
+		ch.Action, ch.Detail = Updated, strings.Join(pending, ", ")
+		return ch, &applyError{ch, fmt.Errorf("provision: updating %s %s (%s): %w%s", kind, name, ch.Detail, err, advice(err, want.replicas))}
 	}
 	if before == nil {
 		ch.Action = Created
@@ -361,22 +363,19 @@ func Transient(err error) bool {
 
 // ApplyWithRetry runs Apply until it succeeds, fails for a reason that is
 // not [Transient], or ctx ends, waiting between attempts (doubling from
-// 250 ms up to 5 s). Apply is idempotent, so a rerun only does what is left;
-// the report says what all attempts together did. onRetry, when set, hears
-// about each transient failure.
+// 250 ms up to 5 s). Each attempt gets at most [AttemptTimeout], so one
+// request a busy cluster leaves unanswered does not use up ctx. Apply is
+// idempotent, so a rerun only does what is left; the report says what all
+// attempts together did. onRetry, when set, hears about each transient
+// failure.
 func ApplyWithRetry(ctx context.Context, js jetstream.JetStream, o Options, onRetry func(attempt int, err error)) ([]Change, error) {
 	wait := 250 * time.Millisecond
-	done := map[string]Change{} // what earlier attempts created or updated
+	r := retryReport{done: map[string]Change{}, inDoubt: map[string]Change{}}
 	for attempt := 1; ; attempt++ {
-		changes, err := Apply(ctx, js, o)
-		for i, c := range changes {
-			key := c.Kind + " " + c.Name
-			if prev, ok := done[key]; ok && c.Action == Unchanged {
-				changes[i] = prev
-			} else if c.Action != Unchanged {
-				done[key] = c
-			}
-		}
+		actx, cancel := context.WithTimeout(ctx, AttemptTimeout)
+		changes, err := Apply(actx, js, o)
+		cancel()
+		r.merge(changes, err)
 		if err == nil || !Transient(err) || ctx.Err() != nil {
 			return changes, err
 		}
@@ -389,6 +388,54 @@ func ApplyWithRetry(ctx context.Context, js jetstream.JetStream, o Options, onRe
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// AttemptTimeout bounds one attempt of [ApplyWithRetry]. Creating a
+// replicated stream waits for its Raft group to elect a leader, which after
+// a split vote takes another 4 to 9 seconds.
+const AttemptTimeout = 10 * time.Second
+
+// applyError is Apply's error for a create or update JetStream did not
+// confirm; change is what the request asked for.
+type applyError struct {
+	change Change
+	err    error
+}
+
+func (e *applyError) Error() string { return e.err.Error() }
+func (e *applyError) Unwrap() error { return e.err }
+
+// retryReport joins the reports of several Apply attempts into one.
+type retryReport struct {
+	// done: what earlier attempts created or updated.
+	done map[string]Change
+	// inDoubt: a create or update whose request failed transiently (a
+	// timeout, a leader change). The server may still have made it.
+	inDoubt map[string]Change
+}
+
+// merge rewrites changes, one attempt's report, in place to say what all
+// attempts so far did, given the attempt's error. A resource a later
+// attempt finds unchanged was made by an earlier one: it keeps that
+// attempt's action, also when that attempt's request went unanswered and
+// the resource turned out as it asked.
+func (r retryReport) merge(changes []Change, err error) {
+	for i, c := range changes {
+		key := c.Kind + " " + c.Name
+		switch {
+		case c.Action != Unchanged:
+			r.done[key] = c
+		case r.done[key].Action != "":
+			changes[i] = r.done[key]
+		case r.inDoubt[key].Action != "":
+			changes[i] = r.inDoubt[key]
+			r.done[key] = changes[i]
+		}
+	}
+	var ae *applyError
+	if errors.As(err, &ae) && Transient(err) {
+		r.inDoubt[ae.change.Kind+" "+ae.change.Name] = ae.change
 	}
 }
 

@@ -2,6 +2,8 @@ package provision
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -161,5 +163,48 @@ func TestCheckNamesMissingResource(t *testing.T) {
 	err := Check(ctx, js)
 	if err == nil || !strings.Contains(err.Error(), "KV_cursors") {
 		t.Errorf("Check() = %v, want it to name KV_cursors", err)
+	}
+}
+
+// TestRetryReportKeepsInDoubtActions plays the report of a retried Apply
+// whose first attempt timed out while creating DLQ and whose second found
+// DLQ as the first asked for: the joined report says created, as it would
+// without the timeout. A refusal that is not transient leaves nothing in
+// doubt.
+func TestRetryReportKeepsInDoubtActions(t *testing.T) {
+	stream := func(name string, a Action, detail string) Change {
+		return Change{Kind: "stream", Name: name, Action: a, Detail: detail}
+	}
+	timeout := func(c Change) error {
+		return &applyError{c, fmt.Errorf("provision: creating stream %s: %w", c.Name, context.DeadlineExceeded)}
+	}
+	r := retryReport{done: map[string]Change{}, inDoubt: map[string]Change{}}
+
+	first := []Change{stream("PAYMENTS", Created, ""), stream("STATEMENTS", Updated, "replicas 1 → 3")}
+	r.merge(first, timeout(stream("DLQ", Created, "")))
+	second := []Change{
+		stream("PAYMENTS", Unchanged, ""), stream("STATEMENTS", Unchanged, ""),
+		stream("DLQ", Unchanged, ""), stream("OPS", Updated, "replicas 1 → 3"),
+	}
+	r.merge(second, timeout(stream("KV_batches", Updated, "replicas 1 → 3")))
+	third := []Change{
+		stream("PAYMENTS", Unchanged, ""), stream("STATEMENTS", Unchanged, ""), stream("DLQ", Unchanged, ""),
+		stream("OPS", Unchanged, ""), stream("KV_batches", Unchanged, ""), stream("KV_cursors", Unchanged, ""),
+	}
+	r.merge(third, nil)
+	want := []Change{
+		stream("PAYMENTS", Created, ""), stream("STATEMENTS", Updated, "replicas 1 → 3"), stream("DLQ", Created, ""),
+		stream("OPS", Updated, "replicas 1 → 3"), stream("KV_batches", Updated, "replicas 1 → 3"), stream("KV_cursors", Unchanged, ""),
+	}
+	if !slices.Equal(third, want) {
+		t.Errorf("joined report:\n got %v\nwant %v", third, want)
+	}
+
+	refused := &applyError{stream("AUDIT", Created, ""), &jetstream.APIError{ErrorCode: errReplicasNotSupported}}
+	r.merge(nil, refused)
+	after := []Change{stream("AUDIT", Unchanged, "")}
+	r.merge(after, nil)
+	if after[0].Action != Unchanged {
+		t.Errorf("after a refusal that is not transient: %v, want unchanged", after[0])
 	}
 }

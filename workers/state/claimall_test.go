@@ -1,6 +1,7 @@
 package state_test
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -234,7 +235,13 @@ func TestClaimAllAtomicCluster(t *testing.T) {
 	c := natstest.StartCluster(t, 3)
 	_, js := c.Connect()
 	ctx := t.Context()
-	if _, err := provision.Apply(ctx, js, provision.Options{Replicas: 3, DuplicateWindow: 2 * time.Minute}); err != nil {
+	// A new replicated stream's first election may fail on a loaded
+	// machine: retry as the gateway does at start.
+	pctx, cancel := context.WithTimeout(ctx, 6*provision.AttemptTimeout)
+	defer cancel()
+	if _, err := provision.ApplyWithRetry(pctx, js, provision.Options{Replicas: 3, DuplicateWindow: 2 * time.Minute}, func(attempt int, err error) {
+		t.Logf("provision attempt %d: %v", attempt, err)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	_, intents, err := state.New(ctx, js, state.Options{AtomicClaims: true})

@@ -70,7 +70,11 @@ the raw baseline.
                      are delivered: up to 5 ms late, which shortens the
                      wait; the handler's work between delivery and joining
                      the batch — parsing, validation, KV reads — counts as
-                     wait when it falls after the batch opened)
+                     wait when it falls after the batch opened). The table
+                     shows two parts of it: queued = delivered − publish
+                     (the intent waiting in the stream for the encoder),
+                     flushed = submitted − close, and the flush's parts
+                     before and after pay.batch.encoded is stored
   peak_rss_mb        VmHWM of this process (/proc/self/status) at the end of
                      the pipeline run, before the baseline; MB = 2^20 bytes.
                      The Go runtime lets its heap grow to twice the live
@@ -127,11 +131,19 @@ type benchPipelineResult struct {
 	meanMs, maxMs          float64
 	p50WaitMs, p99WaitMs   float64
 	p50TotalMs, p99TotalMs float64
-	cpuS, rawPubCPUS       float64 // process CPU time of the pipeline run and of the raw publishes
-	peakGo                 goPeaks
-	memLimit               int64   // the Go runtime's soft memory limit (GOMEMLIMIT); math.MaxInt64: none
-	liveMB                 float64 // Go heap objects right after a collection at the end of the run
-	broker                 brokerDelta
+	// The latency's parts: publish → delivered to the encoder (the
+	// intent queued in the stream), and batch close → pay.batch.submitted
+	// (encode, archive, claims, upload).
+	p50QueueMs, p99QueueMs float64
+	p50FlushMs, p99FlushMs float64
+	// The flush's parts: close → pay.batch.encoded stored (encode,
+	// archive, claims), then → pay.batch.submitted (the submitter).
+	p99EncodedMs, p99SubmitMs float64
+	cpuS, rawPubCPUS          float64 // process CPU time of the pipeline run and of the raw publishes
+	peakGo                    goPeaks
+	memLimit                  int64   // the Go runtime's soft memory limit (GOMEMLIMIT); math.MaxInt64: none
+	liveMB                    float64 // Go heap objects right after a collection at the end of the run
+	broker                    brokerDelta
 }
 
 // goPeaks are the largest Go heap, goroutine stacks and goroutine count
@@ -400,6 +412,7 @@ const benchMaxTxPerFile = 10000
 // pipeBatch is what the follower keeps of one batch.
 type pipeBatch struct {
 	closeNs   int64 // pay.batch.encoded created_at, from the start
+	encodedNs int64 // stream timestamp of pay.batch.encoded
 	submitNs  int64 // stream timestamp of pay.batch.submitted
 	size      int32
 	submitted bool
@@ -499,7 +512,7 @@ func (t *pipeTracker) observe(m jetstream.Msg) {
 		}
 		bi := int32(len(t.batches))
 		t.batchIdx[ev.BatchID] = bi
-		b := pipeBatch{closeNs: ev.CreatedAt.Sub(t.start).Nanoseconds()}
+		b := pipeBatch{closeNs: ev.CreatedAt.Sub(t.start).Nanoseconds(), encodedNs: t.streamNs(m)}
 		for _, id := range ev.IntentIDs {
 			i := benchIntentIndex(id)
 			if i < 0 || i >= t.n || t.batchOf[i] >= 0 {
@@ -947,6 +960,10 @@ func (b *pipelineBench) measurePipeline(t *pipeTracker, res *benchPipelineResult
 	lat := make([]float32, t.n)
 	waits := make([]float32, t.n)
 	totals := make([]float32, t.n)
+	queues := make([]float32, t.n)
+	flushes := make([]float32, t.n)
+	encodes := make([]float32, t.n)
+	submits := make([]float32, t.n)
 	var sum float64
 	for i := range t.n {
 		if t.batchOf[i] < 0 {
@@ -959,11 +976,15 @@ func (b *pipelineBench) measurePipeline(t *pipeTracker, res *benchPipelineResult
 		total := bt.submitNs - t.pubNs[i]
 		l := float64(total-wait) / 1e6
 		lat[i], waits[i], totals[i] = float32(l), float32(float64(wait)/1e6), float32(float64(total)/1e6)
+		queues[i] = float32(float64(max(delivered[i]-t.pubNs[i], 0)) / 1e6)
+		flushes[i] = float32(float64(bt.submitNs-bt.closeNs) / 1e6)
+		encodes[i] = float32(float64(bt.encodedNs-bt.closeNs) / 1e6)
+		submits[i] = float32(float64(bt.submitNs-bt.encodedNs) / 1e6)
 		sum += l
 	}
-	slices.Sort(lat)
-	slices.Sort(waits)
-	slices.Sort(totals)
+	for _, s := range [][]float32{lat, waits, totals, queues, flushes, encodes, submits} {
+		slices.Sort(s)
+	}
 	res.P50Ms = round(float64(quantile(lat, 0.50)), 2)
 	res.P99Ms = round(float64(quantile(lat, 0.99)), 2)
 	res.meanMs = round(sum/n, 2)
@@ -972,6 +993,12 @@ func (b *pipelineBench) measurePipeline(t *pipeTracker, res *benchPipelineResult
 	res.p99WaitMs = round(float64(quantile(waits, 0.99)), 2)
 	res.p50TotalMs = round(float64(quantile(totals, 0.50)), 2)
 	res.p99TotalMs = round(float64(quantile(totals, 0.99)), 2)
+	res.p50QueueMs = round(float64(quantile(queues, 0.50)), 2)
+	res.p99QueueMs = round(float64(quantile(queues, 0.99)), 2)
+	res.p50FlushMs = round(float64(quantile(flushes, 0.50)), 2)
+	res.p99FlushMs = round(float64(quantile(flushes, 0.99)), 2)
+	res.p99EncodedMs = round(float64(quantile(encodes, 0.99)), 2)
+	res.p99SubmitMs = round(float64(quantile(submits, 0.99)), 2)
 }
 
 // quantile is the nearest-rank q-quantile of sorted s.
@@ -1135,6 +1162,9 @@ func printBenchPipeline(w io.Writer, r *benchPipelineResult) {
 	fmt.Fprintf(tw, "final/s\t%.0f\tall final pay.status after %.3f s\n", r.FinalPerS, r.finalS)
 	fmt.Fprintf(tw, "latency p50\t%.2f ms\tpublish → pay.batch.submitted, batch wait excluded (with it: %.2f ms; wait %.2f ms)\n", r.P50Ms, r.p50TotalMs, r.p50WaitMs)
 	fmt.Fprintf(tw, "latency p99\t%.2f ms\t(with the wait: %.2f ms; wait %.2f ms); mean %.2f ms, max %.2f ms\n", r.P99Ms, r.p99TotalMs, r.p99WaitMs, r.meanMs, r.maxMs)
+	fmt.Fprintf(tw, "  queued\t%.2f ms p99\tpublish → delivered to the encoder (p50 %.2f ms): the stream holds what the pipeline has not reached\n", r.p99QueueMs, r.p50QueueMs)
+	fmt.Fprintf(tw, "  flushed\t%.2f ms p99\tbatch close → pay.batch.submitted (p50 %.2f ms); p99 of its parts: %.2f ms to pay.batch.encoded stored (encode, archive, claims), %.2f ms from there (submitter: queue, upload)\n",
+		r.p99FlushMs, r.p50FlushMs, r.p99EncodedMs, r.p99SubmitMs)
 	limit := "none"
 	if r.memLimit < math.MaxInt64 {
 		limit = fmt.Sprintf("%.0f MB", float64(r.memLimit)/(1<<20))

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestBenchPipeline runs `isogate bench pipeline --json` on 500 intents at
@@ -136,5 +138,40 @@ func TestBenchIntentIDs(t *testing.T) {
 	}
 	if !json.Valid(p) {
 		t.Errorf("payload is not JSON: %s", p)
+	}
+}
+
+// TestMeasurePipelineLatencyParts works three intents in two timer-closed
+// batches through the latency definition by hand (times in ms from the
+// start; encoder.wait 100 ms, so batch A opened at 50, batch B at 300):
+//
+//	intent  publish  delivered  batch (close, encoded, submitted)  wait  latency  queued  flushed
+//	0       0        10         A (150, 155, 180)                  100   80       10      30
+//	1       20       120        A                                  30    130      100     30
+//	2       30       350        B (400, 440, 460)                  50    380      320     60
+//
+// The flushes' parts: 5, 5, 40 ms to encoded; 25, 25, 20 ms from there.
+func TestMeasurePipelineLatencyParts(t *testing.T) {
+	ms := func(v int64) int64 { return v * int64(time.Millisecond) }
+	tr := newPipeTracker(3)
+	tr.pubNs = []int64{ms(0), ms(20), ms(30)}
+	tr.seq = []uint32{1, 2, 3}
+	tr.batchOf = []int32{0, 0, 1}
+	tr.batches = []pipeBatch{
+		{closeNs: ms(150), encodedNs: ms(155), submitNs: ms(180), size: 2, submitted: true},
+		{closeNs: ms(400), encodedNs: ms(440), submitNs: ms(460), size: 1, submitted: true},
+	}
+	tr.samples = []deliverySample{{ns: ms(10), seq: 1}, {ns: ms(120), seq: 2}, {ns: ms(350), seq: 3}}
+	tr.submitEnd, tr.finalEnd = ms(460), ms(470)
+	b := &pipelineBench{wait: 100 * time.Millisecond}
+	var res benchPipelineResult
+	b.measurePipeline(tr, &res)
+	got := []float64{res.P50Ms, res.P99Ms, res.p50WaitMs, res.p99WaitMs, res.p50QueueMs, res.p99QueueMs, res.p50FlushMs, res.p99FlushMs, res.p99EncodedMs, res.p99SubmitMs}
+	want := []float64{130, 380, 50, 100, 100, 320, 30, 60, 40, 25}
+	if !slices.Equal(got, want) {
+		t.Errorf("p50/p99 of latency, wait, queued, flushed, p99 of to and from encoded = %v, want %v", got, want)
+	}
+	if res.timerClosed != 2 {
+		t.Errorf("timerClosed = %d, want 2", res.timerClosed)
 	}
 }

@@ -12,6 +12,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
+	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -45,8 +48,15 @@ const ChunkSize = 16 << 10
 // ErrCorrupt is returned by Get when stored bytes do not hash to their name.
 var ErrCorrupt = errors.New("archive: stored object does not match its SHA-256")
 
+// RecentBytes bounds the pain.001 files an Archive keeps in memory after
+// storing them (see [Archive.Put]).
+const RecentBytes = 16 << 20
+
 // Archive stores and reads files.
-type Archive struct{ obs jetstream.ObjectStore }
+type Archive struct {
+	obs    jetstream.ObjectStore
+	recent recent
+}
 
 // Open binds the provisioned object store.
 func Open(ctx context.Context, js jetstream.JetStream) (*Archive, error) {
@@ -54,7 +64,7 @@ func Open(ctx context.Context, js jetstream.JetStream) (*Archive, error) {
 	if err != nil {
 		return nil, fmt.Errorf("archive: object store %q: %w (is the gateway provisioned? run isogate serve)", messages.ObjectStoreArchive, err)
 	}
-	return &Archive{obs: obs}, nil
+	return &Archive{obs: obs, recent: recent{max: RecentBytes}}, nil
 }
 
 // NameOf returns the object name of data.
@@ -67,11 +77,21 @@ func NameOf(data []byte) (name, sum string) {
 // Put stores data unless an object with its hash is already there, and
 // returns where it is. It returns only after the object store has stored
 // it. meta is recorded the first time the bytes are stored.
+//
+// A pain.001 (meta kind pain.001 or a version of it) is also kept in memory, the last RecentBytes of
+// them: the submitter in the same process reads the file back to upload it
+// moments later, and Get then answers without the object store's read
+// (an object info request, a consumer created and deleted, the chunks).
+// The caller must not change data afterwards; Get checks the hash anyway.
 func (a *Archive) Put(ctx context.Context, data []byte, meta map[string]string) (Object, error) {
 	name, sum := NameOf(data)
 	obj := Object{Name: name, SHA256: sum, Size: int64(len(data))}
+	keep := strings.HasPrefix(meta[MetaKind], "pain.001") // "pain.001", "pain.001.001.03", ...
 	info, err := a.obs.GetInfo(ctx, name)
 	if err == nil && !info.Deleted && info.Size == uint64(len(data)) {
+		if keep {
+			a.recent.add(name, data)
+		}
 		return obj, nil
 	}
 	if err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
@@ -81,11 +101,22 @@ func (a *Archive) Put(ctx context.Context, data []byte, meta map[string]string) 
 	if _, err := a.obs.Put(ctx, m, bytes.NewReader(data)); err != nil {
 		return obj, fmt.Errorf("archive: storing %s: %w", name, err)
 	}
+	if keep {
+		a.recent.add(name, data)
+	}
 	return obj, nil
 }
 
 // Get returns the bytes of an object and checks they hash to its name.
+// A file Put kept in memory may be returned to several callers: they must
+// not change it.
 func (a *Archive) Get(ctx context.Context, name string) ([]byte, error) {
+	if data, ok := a.recent.get(name); ok {
+		if got, _ := NameOf(data); got == name {
+			return data, nil
+		}
+		a.recent.drop(name) // changed by a caller: read the stored bytes
+	}
 	data, err := a.obs.GetBytes(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("archive: reading %s: %w", name, err)
@@ -94,4 +125,53 @@ func (a *Archive) Get(ctx context.Context, name string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s", ErrCorrupt, name)
 	}
 	return data, nil
+}
+
+// recent holds the files Put kept, first in first out, at most max bytes
+// together.
+type recent struct {
+	mu    sync.Mutex
+	max   int
+	size  int
+	files map[string][]byte
+	order []string // names, oldest first
+}
+
+func (r *recent) add(name string, data []byte) {
+	if len(data) > r.max {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.files[name]; ok {
+		return
+	}
+	if r.files == nil {
+		r.files = map[string][]byte{}
+	}
+	for r.size+len(data) > r.max {
+		r.size -= len(r.files[r.order[0]])
+		delete(r.files, r.order[0])
+		r.order = slices.Delete(r.order, 0, 1)
+	}
+	r.files[name] = data
+	r.order = append(r.order, name)
+	r.size += len(data)
+}
+
+func (r *recent) get(name string) ([]byte, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	data, ok := r.files[name]
+	return data, ok
+}
+
+func (r *recent) drop(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if data, ok := r.files[name]; ok {
+		r.size -= len(data)
+		delete(r.files, name)
+		r.order = slices.DeleteFunc(r.order, func(n string) bool { return n == name })
+	}
 }

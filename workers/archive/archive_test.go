@@ -3,6 +3,7 @@ package archive
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -73,5 +74,90 @@ func TestPutIsContentAddressedAndIdempotent(t *testing.T) {
 	}
 	if _, err := a.Get(ctx, "sha256/"+first.SHA256[:10]); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("Get of a corrupt object = %v, want ErrCorrupt", err)
+	}
+}
+
+// TestRecentPain001 shows where Get's bytes come from by deleting objects
+// from the store behind the archive's back: a pain.001 just stored is
+// still read (from memory), other kinds and files pushed out of the
+// bounded memory are not, and bytes a caller changed in memory are read
+// again from the store.
+func TestRecentPain001(t *testing.T) {
+	srv := natstest.Start(t)
+	_, js := srv.Connect()
+	ctx := t.Context()
+	if _, err := provision.Apply(ctx, js, provision.Options{Replicas: 1, DuplicateWindow: 2 * time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := Open(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.recent.max != RecentBytes {
+		t.Fatalf("Open keeps %d bytes, want RecentBytes (%d)", a.recent.max, RecentBytes)
+	}
+	a.recent.max = 3000 // two of the files below, not three
+	file := func(n int) []byte {
+		return bytes.Repeat([]byte(fmt.Sprintf("<Ustrd>Rēķins %d</Ustrd>", n)), 1200/20)
+	}
+	put := func(data []byte, kind string) Object {
+		t.Helper()
+		obj, err := a.Put(ctx, data, map[string]string{MetaKind: kind})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return obj
+	}
+	p1, p2, p3 := put(file(1), "pain.001.001.03"), put(file(2), "pain.001"), put(file(3), "pain.001.001.09")
+	other := put(file(4), "pain.002")
+	// p1 is read once from the store before it goes, and again after: the
+	// store answers both.
+	if got, err := a.Get(ctx, p1.Name); err != nil || !bytes.Equal(got, file(1)) {
+		t.Fatalf("Get(p1) = %d bytes, %v", len(got), err)
+	}
+	for _, o := range []Object{p1, p2, p3, other} {
+		if err := a.obs.Delete(ctx, o.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		obj  Object
+		want []byte // nil: not in memory, so the deleted object is missing
+	}{
+		{"first pain.001, pushed out by the third", p1, nil},
+		{"second pain.001", p2, file(2)},
+		{"third pain.001", p3, file(3)},
+		{"pain.002", other, nil},
+	} {
+		got, err := a.Get(ctx, c.obj.Name)
+		if c.want == nil {
+			if err == nil {
+				t.Errorf("%s: Get after the store's delete = %d bytes, want an error", c.name, len(got))
+			}
+			continue
+		}
+		if err != nil || !bytes.Equal(got, c.want) {
+			t.Errorf("%s: Get after the store's delete = %d bytes, %v; want it from memory", c.name, len(got), err)
+		}
+	}
+
+	// A caller that changes the bytes it was given does not change what
+	// the next caller reads: the hash check sends Get to the store.
+	p5 := put(file(5), "pain.001")
+	got, err := a.Get(ctx, p5.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got[0] = 'X'
+	again, err := a.Get(ctx, p5.Name)
+	if err != nil || !bytes.Equal(again, file(5)) {
+		t.Errorf("Get after a caller changed the kept bytes = %.20q, %v; want the stored file", again, err)
+	}
+	if _, ok := a.recent.get(p5.Name); ok {
+		t.Error("the changed bytes are still kept")
+	}
+	if a.recent.size > a.recent.max || a.recent.size != len(a.recent.files)*len(file(1)) {
+		t.Errorf("kept %d bytes in %d files, bound %d", a.recent.size, len(a.recent.files), a.recent.max)
 	}
 }

@@ -11,17 +11,24 @@ import (
 	"github.com/isogate/isogate/internal/provision"
 )
 
-func TestPutIsContentAddressedAndIdempotent(t *testing.T) {
+// provisioned starts a server, provisions it and opens the archive.
+func provisioned(t *testing.T) (*natstest.Server, *Archive) {
+	t.Helper()
 	srv := natstest.Start(t)
 	_, js := srv.Connect()
-	ctx := t.Context()
-	if _, err := provision.Apply(ctx, js, provision.Options{Replicas: 1, DuplicateWindow: 2 * time.Minute}); err != nil {
+	if _, err := provision.Apply(t.Context(), js, provision.Options{Replicas: 1, DuplicateWindow: 2 * time.Minute}); err != nil {
 		t.Fatal(err)
 	}
-	a, err := Open(ctx, js)
+	a, err := Open(t.Context(), js)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return srv, a
+}
+
+func TestPutIsContentAddressedAndIdempotent(t *testing.T) {
+	srv, a := provisioned(t)
+	ctx := t.Context()
 	doc := []byte(`<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.001.001.03"/>`)
 	first, err := a.Put(ctx, doc, map[string]string{MetaKind: "pain.001", MetaBatchID: "B1"})
 	if err != nil {
@@ -35,7 +42,7 @@ func TestPutIsContentAddressedAndIdempotent(t *testing.T) {
 		t.Errorf("second Put = %+v, %v, want %+v", again, err, first)
 	}
 	srv.Restart()
-	_, js = srv.Connect()
+	_, js := srv.Connect()
 	a, err = Open(ctx, js)
 	if err != nil {
 		t.Fatal(err)
@@ -83,16 +90,8 @@ func TestPutIsContentAddressedAndIdempotent(t *testing.T) {
 // bounded memory are not, and bytes a caller changed in memory are read
 // again from the store.
 func TestRecentPain001(t *testing.T) {
-	srv := natstest.Start(t)
-	_, js := srv.Connect()
+	_, a := provisioned(t)
 	ctx := t.Context()
-	if _, err := provision.Apply(ctx, js, provision.Options{Replicas: 1, DuplicateWindow: 2 * time.Minute}); err != nil {
-		t.Fatal(err)
-	}
-	a, err := Open(ctx, js)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if a.recent.max != RecentBytes {
 		t.Fatalf("Open keeps %d bytes, want RecentBytes (%d)", a.recent.max, RecentBytes)
 	}

@@ -179,6 +179,10 @@ func (b *Batch) clone() *Batch {
 		r := *b.Receipt
 		c.Receipt = &r
 	}
+	if b.Upload != nil {
+		u := *b.Upload
+		c.Upload = &u
+	}
 	return &c
 }
 

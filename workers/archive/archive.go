@@ -48,8 +48,8 @@ const ChunkSize = 16 << 10
 // ErrCorrupt is returned by Get when stored bytes do not hash to their name.
 var ErrCorrupt = errors.New("archive: stored object does not match its SHA-256")
 
-// RecentBytes bounds the pain.001 files an Archive keeps in memory after
-// storing them (see [Archive.Put]).
+// RecentBytes bounds the memory (the capacity of the slices) of the
+// pain.001 files an Archive keeps after storing them (see [Archive.Put]).
 const RecentBytes = 16 << 20
 
 // Archive stores and reads files.
@@ -78,11 +78,12 @@ func NameOf(data []byte) (name, sum string) {
 // returns where it is. It returns only after the object store has stored
 // it. meta is recorded the first time the bytes are stored.
 //
-// A pain.001 (meta kind pain.001 or a version of it) is also kept in memory, the last RecentBytes of
-// them: the submitter in the same process reads the file back to upload it
-// moments later, and Get then answers without the object store's read
-// (an object info request, a consumer created and deleted, the chunks).
-// The caller must not change data afterwards; Get checks the hash anyway.
+// A pain.001 (meta kind pain.001 or a version of it) is also kept in
+// memory, the last RecentBytes of them: the submitter in the same process
+// reads the file back to upload it moments later, and Get then answers
+// without the object store's read (an object info request, a consumer
+// created and deleted, the chunks). The caller must not change data
+// afterwards; Get checks the hash anyway.
 func (a *Archive) Put(ctx context.Context, data []byte, meta map[string]string) (Object, error) {
 	name, sum := NameOf(data)
 	obj := Object{Name: name, SHA256: sum, Size: int64(len(data))}
@@ -127,8 +128,8 @@ func (a *Archive) Get(ctx context.Context, name string) ([]byte, error) {
 	return data, nil
 }
 
-// recent holds the files Put kept, first in first out, at most max bytes
-// together.
+// recent holds the files Put kept, first in first out, slices of at most
+// max bytes of capacity together: a kept slice holds its whole array.
 type recent struct {
 	mu    sync.Mutex
 	max   int
@@ -138,7 +139,7 @@ type recent struct {
 }
 
 func (r *recent) add(name string, data []byte) {
-	if len(data) > r.max {
+	if cap(data) > r.max {
 		return
 	}
 	r.mu.Lock()
@@ -149,14 +150,14 @@ func (r *recent) add(name string, data []byte) {
 	if r.files == nil {
 		r.files = map[string][]byte{}
 	}
-	for r.size+len(data) > r.max {
-		r.size -= len(r.files[r.order[0]])
+	for r.size+cap(data) > r.max {
+		r.size -= cap(r.files[r.order[0]])
 		delete(r.files, r.order[0])
 		r.order = slices.Delete(r.order, 0, 1)
 	}
 	r.files[name] = data
 	r.order = append(r.order, name)
-	r.size += len(data)
+	r.size += cap(data)
 }
 
 func (r *recent) get(name string) ([]byte, bool) {
@@ -170,7 +171,7 @@ func (r *recent) drop(name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if data, ok := r.files[name]; ok {
-		r.size -= len(data)
+		r.size -= cap(data)
 		delete(r.files, name)
 		r.order = slices.DeleteFunc(r.order, func(n string) bool { return n == name })
 	}

@@ -156,7 +156,15 @@ func TestRecentPain001(t *testing.T) {
 	if _, ok := a.recent.get(p5.Name); ok {
 		t.Error("the changed bytes are still kept")
 	}
-	if a.recent.size > a.recent.max || a.recent.size != len(a.recent.files)*len(file(1)) {
+	if a.recent.size > a.recent.max || a.recent.size != len(a.recent.files)*cap(file(1)) {
 		t.Errorf("kept %d bytes in %d files, bound %d", a.recent.size, len(a.recent.files), a.recent.max)
+	}
+	// A kept slice holds its whole array: it counts by its capacity (the
+	// encoder's files have room to spare).
+	roomy := append(make([]byte, 0, a.recent.max), "<Document/>"...)
+	put(roomy, "pain.001")
+	if a.recent.size != a.recent.max || len(a.recent.files) != 1 {
+		t.Errorf("after a %d-byte file in a %d-byte slice: kept %d bytes in %d files, want %d in 1",
+			len(roomy), cap(roomy), a.recent.size, len(a.recent.files), a.recent.max)
 	}
 }

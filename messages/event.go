@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 )
 
 // Event is implemented by every message type of this package: it names its
@@ -27,9 +28,13 @@ func Marshal(e Event) ([]byte, error) {
 		return nil, fmt.Errorf("messages: marshalling a nil event")
 	}
 	src := reflect.Indirect(reflect.ValueOf(e))
+	l := layoutOf(src.Type())
+	if l.typ < 0 || l.ver < 0 {
+		return nil, fmt.Errorf("messages: marshalling %s: %s has no Type or Version field", e.EventType(), src.Type())
+	}
 	v := reflect.New(src.Type()).Elem()
 	v.Set(src)
-	typ, ver := v.FieldByName("Type"), v.FieldByName("Version")
+	typ, ver := v.Field(l.typ), v.Field(l.ver)
 	switch typ.String() {
 	case "":
 		typ.SetString(e.EventType())
@@ -44,31 +49,55 @@ func Marshal(e Event) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("messages: marshalling %s: unsupported version %d", e.EventType(), ver.Int())
 	}
-	emptyNils(v)
+	for _, i := range l.nilable {
+		if fv := v.Field(i); fv.IsNil() {
+			if fv.Kind() == reflect.Slice {
+				fv.Set(reflect.MakeSlice(fv.Type(), 0, 0))
+			} else {
+				fv.Set(reflect.MakeMap(fv.Type()))
+			}
+		}
+	}
 	if r, ok := v.Addr().Interface().(*IntentRejected); ok && len(r.Intent) > 0 && !json.Valid(r.Intent) {
 		r.Intent = RawJSON(r.Intent)
 	}
 	return json.Marshal(v.Interface())
 }
 
-// emptyNils replaces nil slices and maps in the fields of struct v that are
-// not omitempty with empty ones.
-func emptyNils(v reflect.Value) {
-	t := v.Type()
-	for i := 0; i < t.NumField(); i++ {
+// An eventLayout is what Marshal needs to know of an event's struct type,
+// found once per type: the indices of its Type and Version fields (-1 when
+// missing), and of the slice and map fields that are not omitempty (a nil
+// one is written empty, not null).
+type eventLayout struct {
+	typ, ver int
+	nilable  []int
+}
+
+var eventLayouts sync.Map // reflect.Type → *eventLayout
+
+func layoutOf(t reflect.Type) *eventLayout {
+	if l, ok := eventLayouts.Load(t); ok {
+		return l.(*eventLayout)
+	}
+	l := &eventLayout{typ: -1, ver: -1}
+	for i := range t.NumField() {
 		f := t.Field(i)
+		switch f.Name {
+		case "Type":
+			l.typ = i
+		case "Version":
+			l.ver = i
+		}
 		tag := f.Tag.Get("json")
 		if !f.IsExported() || tag == "-" || strings.Contains(tag, ",omitempty") {
 			continue
 		}
-		fv := v.Field(i)
-		switch {
-		case fv.Kind() == reflect.Slice && fv.IsNil():
-			fv.Set(reflect.MakeSlice(f.Type, 0, 0))
-		case fv.Kind() == reflect.Map && fv.IsNil():
-			fv.Set(reflect.MakeMap(f.Type))
+		if k := f.Type.Kind(); k == reflect.Slice || k == reflect.Map {
+			l.nilable = append(l.nilable, i)
 		}
 	}
+	eventLayouts.Store(t, l)
+	return l
 }
 
 // EventType returns "pay.intent".

@@ -275,22 +275,20 @@ func (b *Bank) book(f *file, doc *xmlcodec.Pain001Document) {
 			}
 			if r != nil {
 				t.rejected = r
-				bl.txs = append(bl.txs, t)
-				continue
+			} else {
+				texts := entryTexts{e2e: p.ID, cpName: p.Creditor.Name, cpIBAN: p.Creditor.IBAN, remittance: p.Remittance}
+				if bicRE.MatchString(p.Creditor.BIC) {
+					texts.cpBIC = p.Creditor.BIC
+				}
+				t.entry = &entry{at: f.settleAt, amount: amt, kind: kindPayment, msgID: f.msgID, pmtInfID: pi.ID, texts: texts.join()}
+				b.addEntry(a, t.entry)
+				b.booked[p.ID] = f.msgID
+				b.txBooked++
+				f.accepted++
+				accepted[a]++
+				debtor = a
 			}
-			texts := entryTexts{e2e: p.ID, cpName: p.Creditor.Name, cpIBAN: p.Creditor.IBAN, remittance: p.Remittance}
-			if bicRE.MatchString(p.Creditor.BIC) {
-				texts.cpBIC = p.Creditor.BIC
-			}
-			e := &entry{at: f.settleAt, amount: amt, kind: kindPayment, msgID: f.msgID, pmtInfID: pi.ID, texts: texts.join()}
-			b.addEntry(a, e)
-			t.entry = e
 			bl.txs = append(bl.txs, t)
-			b.booked[p.ID] = f.msgID
-			b.txBooked++
-			f.accepted++
-			accepted[a]++
-			debtor = a
 		}
 		if debtor != nil {
 			for _, iban := range b.order { // deterministic order

@@ -985,20 +985,15 @@ func (b *pipelineBench) measurePipeline(t *pipeTracker, res *benchPipelineResult
 	for _, s := range [][]float32{lat, waits, totals, queues, flushes, encodes, submits} {
 		slices.Sort(s)
 	}
-	res.P50Ms = round(float64(quantile(lat, 0.50)), 2)
-	res.P99Ms = round(float64(quantile(lat, 0.99)), 2)
+	q := func(s []float32, p float64) float64 { return round(float64(quantile(s, p)), 2) }
+	res.P50Ms, res.P99Ms = q(lat, 0.50), q(lat, 0.99)
 	res.meanMs = round(sum/n, 2)
 	res.maxMs = round(float64(lat[len(lat)-1]), 2)
-	res.p50WaitMs = round(float64(quantile(waits, 0.50)), 2)
-	res.p99WaitMs = round(float64(quantile(waits, 0.99)), 2)
-	res.p50TotalMs = round(float64(quantile(totals, 0.50)), 2)
-	res.p99TotalMs = round(float64(quantile(totals, 0.99)), 2)
-	res.p50QueueMs = round(float64(quantile(queues, 0.50)), 2)
-	res.p99QueueMs = round(float64(quantile(queues, 0.99)), 2)
-	res.p50FlushMs = round(float64(quantile(flushes, 0.50)), 2)
-	res.p99FlushMs = round(float64(quantile(flushes, 0.99)), 2)
-	res.p99EncodedMs = round(float64(quantile(encodes, 0.99)), 2)
-	res.p99SubmitMs = round(float64(quantile(submits, 0.99)), 2)
+	res.p50WaitMs, res.p99WaitMs = q(waits, 0.50), q(waits, 0.99)
+	res.p50TotalMs, res.p99TotalMs = q(totals, 0.50), q(totals, 0.99)
+	res.p50QueueMs, res.p99QueueMs = q(queues, 0.50), q(queues, 0.99)
+	res.p50FlushMs, res.p99FlushMs = q(flushes, 0.50), q(flushes, 0.99)
+	res.p99EncodedMs, res.p99SubmitMs = q(encodes, 0.99), q(submits, 0.99)
 }
 
 // quantile is the nearest-rank q-quantile of sorted s.

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
@@ -124,11 +125,18 @@ type Bank struct {
 	log    *slog.Logger
 	opened time.Time // start of the first business day (UTC)
 
-	mu         sync.Mutex
-	accounts   map[string]*account
-	order      []string // IBANs in configuration order
-	files      map[string]*file
-	booked     map[string]string // EndToEndId → MsgId that booked it
+	mu       sync.Mutex
+	accounts map[string]*account
+	order    []string // IBANs in configuration order
+	files    map[string]*file
+	// booked registers every EndToEndId booked, by its hash: the file that
+	// booked it (confirmed against the file's details on a hit). An id
+	// whose hash another id holds already is in bookedExact.
+	booked      map[uint64]*file
+	bookedExact map[string]*file
+	e2eKey      func(id string) uint64 // the hash: maphash with a seed of this bank
+	// spill holds what only reports read (books.go); nil: all in memory.
+	spill      *spill
 	received   int
 	duplicates int
 	txBooked   int
@@ -165,18 +173,17 @@ type account struct {
 }
 
 // An entry is one booking on an account. A long run books a million of
-// them, so an entry is one 96-byte allocation: its texts are one string, its
-// AcctSvcrRef is written from its number when a statement or a pain.002
-// needs it.
+// them, so an entry is one 80-byte allocation: its texts are one record,
+// on disk once its file is booked (books.go), and its AcctSvcrRef is
+// written from its number when a statement or a pain.002 needs it.
 type entry struct {
-	at       time.Time
-	amount   int64  // minor units, > 0
-	msgID    string // of the file booked (payments and charges)
-	pmtInfID string
-	texts    string // entryTexts: EndToEndId, counterparty, remittance, AddtlNtryInf
-	seq      uint32 // AcctSvcrRef number, unique in the bank
-	kind     entryKind
-	credit   bool
+	at     time.Time
+	amount int64  // minor units, > 0
+	texts  record // entryTexts joined
+	key    uint64 // payments: the hash of the EndToEndId (Bank.e2eKey)
+	seq    uint32 // AcctSvcrRef number, unique in the bank
+	kind   entryKind
+	credit bool
 }
 
 type entryKind uint8
@@ -187,39 +194,42 @@ const (
 	kindIncoming                  // a seeded incoming credit
 )
 
-// entryTexts are the free texts of an entry, kept joined in entry.texts.
+// entryTexts are the references and free texts of an entry, kept joined
+// in entry.texts: the MsgId and PmtInfId of the file booked (payments and
+// charges), the EndToEndId, the counterparty, the remittance information
+// and AddtlNtryInf.
 type entryTexts struct {
-	e2e, cpName, cpIBAN, cpBIC, remittance, info string
+	msgID, pmtInfID, e2e, cpName, cpIBAN, cpBIC, remittance, info string
 }
 
 // textSep joins an entry's texts: XML 1.0 text cannot hold U+0000, so no
 // parsed value contains it.
 const textSep = "\x00"
 
-func (t entryTexts) join() string {
-	return strings.Join([]string{t.e2e, t.cpName, t.cpIBAN, t.cpBIC, t.remittance, t.info}, textSep)
+func (t entryTexts) join() record {
+	return record{mem: strings.Join([]string{t.msgID, t.pmtInfID, t.e2e, t.cpName, t.cpIBAN, t.cpBIC, t.remittance, t.info}, textSep)}
 }
 
-// text returns the entry's texts.
-func (e *entry) text() entryTexts {
-	var f [6]string
-	s := e.texts
+// text returns e's texts. The caller holds b.mu.
+func (b *Bank) text(e *entry) (entryTexts, error) {
+	s, err := b.load(e.texts)
+	if err != nil {
+		return entryTexts{}, err
+	}
+	var f [8]string
 	for i := range len(f) - 1 {
 		f[i], s, _ = strings.Cut(s, textSep)
 	}
-	f[5] = s
-	return entryTexts{e2e: f[0], cpName: f[1], cpIBAN: f[2], cpBIC: f[3], remittance: f[4], info: f[5]}
+	f[7] = s
+	return entryTexts{msgID: f[0], pmtInfID: f[1], e2e: f[2], cpName: f[3], cpIBAN: f[4], cpBIC: f[5], remittance: f[6], info: f[7]}, nil
 }
 
-// e2e is the entry's EndToEndId.
-func (e *entry) e2e() string {
-	id, _, _ := strings.Cut(e.texts, textSep)
-	return id
-}
+// ref is the entry's AcctSvcrRef.
+func (e *entry) ref() string { return acctSvcrRef(e.at, e.seq) }
 
-// ref is the entry's AcctSvcrRef: BSIM, the booking day, the number.
-func (e *entry) ref() string {
-	return fmt.Sprintf("BSIM%s%08d", e.at.UTC().Format("20060102"), e.seq)
+// acctSvcrRef is BSIM, the booking day, the number.
+func acctSvcrRef(at time.Time, seq uint32) string {
+	return fmt.Sprintf("BSIM%s%08d", at.UTC().Format("20060102"), seq)
 }
 
 // NewBank returns a bank with cfg's accounts, opening its books on the
@@ -255,7 +265,7 @@ func NewBank(cfg Config) (*Bank, error) {
 		errs = append(errs, err)
 	}
 	b := &Bank{cfg: cfg, prof: prof, log: cfg.Log, accounts: map[string]*account{}, files: map[string]*file{},
-		booked: map[string]string{}, seq052: map[string]int{}, seq054: map[string]int{}, faults: cfg.Faults,
+		booked: map[uint64]*file{}, bookedExact: map[string]*file{}, seq052: map[string]int{}, seq054: map[string]int{}, faults: cfg.Faults,
 		rng: rand.New(rand.NewPCG(uint64(cfg.Seed), 0xba4c51)), failNext: map[Fault]int{}, injected: map[Fault]int{}, closed: make(chan struct{})}
 	for i, a := range cfg.Accounts {
 		if err := validIBAN(a.IBAN); err != nil {
@@ -281,8 +291,13 @@ func NewBank(cfg Config) (*Bank, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	seed := maphash.MakeSeed()
+	b.e2eKey = func(id string) uint64 { return maphash.String(seed, id) }
 	b.opened = dayStart(cfg.Now())
 	b.httpHandler = b.newHandler()
+	if b.spill, err = newSpill(); err != nil {
+		b.log.Warn("books kept in memory: no temporary file for them", "error", err)
+	}
 	return b, nil
 }
 
@@ -332,9 +347,19 @@ func (b *Bank) SetFaults(f Faults) {
 	b.faults = f
 }
 
-// Close releases requests held by the timeout fault. It is idempotent.
+// Close releases requests held by the timeout fault and removes the books'
+// temporary file: after it, the ledger still adds up, but pain.002 details
+// and statements answer an error. It is idempotent.
 func (b *Bank) Close() {
-	b.closeOnce.Do(func() { close(b.closed) })
+	b.closeOnce.Do(func() {
+		close(b.closed)
+		b.mu.Lock()
+		if b.spill != nil {
+			b.spill.close()
+			b.spill = nil
+		}
+		b.mu.Unlock()
+	})
 }
 
 // Ledger returns the counts and balances at the bank's current time.
@@ -346,26 +371,55 @@ func (b *Bank) Ledger() Ledger {
 	l := Ledger{FilesReceived: b.received, UniqueMsgIDs: len(b.files), DuplicateUploads: b.duplicates,
 		TransactionsBooked: b.txBooked, Accounts: []AccountState{}, Requests: b.requests,
 		UploadRequests: b.uploadRequests, Faults: maps.Clone(b.injected)}
-	// Count from the entries themselves, not from the registry that
-	// prevents double booking: this is the check, not the mechanism.
-	seen := map[string]int{}
-	for _, iban := range b.order {
-		for _, e := range b.accounts[iban].entries {
-			if e.kind == kindPayment {
-				seen[e.e2e()]++
-			}
-		}
-	}
-	for _, n := range seen {
-		if n > 1 {
-			l.EndToEndIDsBookedTwice++
-		}
-	}
+	l.EndToEndIDsBookedTwice = b.bookedTwice()
 	for _, iban := range b.order {
 		a := b.accounts[iban]
 		l.Accounts = append(l.Accounts, AccountState{IBAN: a.iban, Currency: a.ccy, Balance: formatMinor(a.available(now), a.exp)})
 	}
 	return l
+}
+
+// bookedTwice counts the EndToEndIds booked more than once, from the
+// entries themselves, not from the registry that prevents double booking:
+// this is the check, not the mechanism. Entries are grouped by the hash of
+// their EndToEndId, and only the ids of a hash held by several entries are
+// read back. An id that cannot be read back counts as booked twice: the
+// check does not pass what it could not see.
+func (b *Bank) bookedTwice() int {
+	count := map[uint64]int{}
+	for _, iban := range b.order {
+		for _, e := range b.accounts[iban].entries {
+			if e.kind == kindPayment {
+				count[e.key]++
+			}
+		}
+	}
+	shared := map[uint64][]*entry{}
+	for _, iban := range b.order {
+		for _, e := range b.accounts[iban].entries {
+			if e.kind == kindPayment && count[e.key] > 1 {
+				shared[e.key] = append(shared[e.key], e)
+			}
+		}
+	}
+	n := 0
+	for _, es := range shared {
+		ids := map[string]int{}
+		for _, e := range es {
+			t, err := b.text(e)
+			if err != nil {
+				b.log.Error("ledger: an entry's EndToEndId cannot be read back", "error", err)
+				t.e2e = "\x00unreadable"
+			}
+			ids[t.e2e]++
+		}
+		for _, c := range ids {
+			if c > 1 {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // available is the balance a new debit is checked against: opening +

@@ -167,6 +167,9 @@ func (b *Bank) report(data []byte) ([]byte, error) {
 			}
 		}
 	}
+	if w.err != nil {
+		return nil, w.err
+	}
 	if n == 0 {
 		return nil, nil
 	}
@@ -185,6 +188,7 @@ type camtWriter struct {
 	b   *Bank
 	v2  bool // camt.05x.001.02
 	now time.Time
+	err error // the first entry whose texts could not be read back
 }
 
 func shortAcct(iban string) string { return iban[max(0, len(iban)-25):] } // "S" + date + "-" + this ≤ 35
@@ -357,7 +361,11 @@ func (w *camtWriter) entry(parent *etree.Element, a *account, e *entry) {
 	}
 	addText(n.CreateElement("BookgDt"), "DtTm", e.at.UTC().Format("2006-01-02T15:04:05Z"))
 	addText(n.CreateElement("ValDt"), "Dt", e.at.UTC().Format("2006-01-02"))
-	ref, t := e.ref(), e.text()
+	ref := e.ref()
+	t, err := w.b.text(e)
+	if err != nil && w.err == nil {
+		w.err = err
+	}
 	addText(n, "AcctSvcrRef", ref)
 	code := bankTxCodes[e.kind]
 	dom := n.CreateElement("BkTxCd").CreateElement("Domn")
@@ -368,9 +376,9 @@ func (w *camtWriter) entry(parent *etree.Element, a *account, e *entry) {
 
 	td := n.CreateElement("NtryDtls").CreateElement("TxDtls")
 	refs := td.CreateElement("Refs")
-	addText(refs, "MsgId", e.msgID)
+	addText(refs, "MsgId", t.msgID)
 	addText(refs, "AcctSvcrRef", ref)
-	addText(refs, "PmtInfId", e.pmtInfID)
+	addText(refs, "PmtInfId", t.pmtInfID)
 	addText(refs, "EndToEndId", t.e2e)
 	if e.kind == kindCharge {
 		addText(n, "AddtlNtryInf", truncRunes(t.info, 500))

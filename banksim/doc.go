@@ -65,6 +65,17 @@
 // charge per accepted PmtInf (0.15 per accepted transaction,
 // ACMT-MDOP-CHRG), so reconciliation meets entries it did not initiate.
 //
+// # Books
+//
+// The books live for the bank's lifetime. What only pain.002 details and
+// statements read — each file's transactions, each entry's references and
+// texts — is written to an unlinked temporary file as the file is booked
+// and read back when asked for; amounts, times and the EndToEndId registry
+// (by hash, confirmed against the file on a hit) stay in memory, about 120
+// bytes per booked transaction. If the disk fails, the bank keeps new books
+// in memory; what it cannot read back it answers with HTTP 500, and an
+// EndToEndId whose booking it cannot check is refused (DUPL).
+//
 // # Faults
 //
 // [Bank.Handler] applies [Faults] (rates drawn from the seeded generator,

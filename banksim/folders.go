@@ -117,8 +117,11 @@ func (b *Bank) processFile(name string, data []byte, inbox string) error {
 				b.folderStage = map[string]string{}
 			}
 			b.folderStage[f.msgID] = key
-			doc := b.pain002(f, now)
+			doc, err := b.pain002(f, now)
 			b.mu.Unlock()
+			if err != nil {
+				return err
+			}
 			return writeAtomic(filepath.Join(inbox, fmt.Sprintf("%s.%s.pain.002.xml", safeName(f.msgID), key)), doc, 0o644)
 		}
 		b.folderDups++
@@ -148,6 +151,7 @@ func (b *Bank) writeStatusUpdates(inbox string) error {
 		doc  []byte
 	}
 	var outs []out
+	var errs []error
 	b.mu.Lock()
 	now := b.cfg.Now()
 	if b.folderStage == nil {
@@ -159,14 +163,19 @@ func (b *Bank) writeStatusUpdates(inbox string) error {
 		if b.folderStage[id] == key {
 			continue
 		}
+		doc, err := b.pain002(f, now)
+		if err != nil {
+			errs = append(errs, err) // tried again on the next pass
+			continue
+		}
 		b.folderStage[id] = key
-		outs = append(outs, out{fmt.Sprintf("%s.%s.pain.002.xml", safeName(id), key), b.pain002(f, now)})
+		outs = append(outs, out{fmt.Sprintf("%s.%s.pain.002.xml", safeName(id), key), doc})
 	}
 	b.folderFiles = slices.DeleteFunc(b.folderFiles, func(id string) bool {
-		return !now.Before(b.files[id].settleAt) // final: nothing more to write
+		f := b.files[id]
+		return !now.Before(f.settleAt) && b.folderStage[id] == f.folderKey(now) // final and written: nothing more to write
 	})
 	b.mu.Unlock()
-	var errs []error
 	for _, o := range outs {
 		if err := writeAtomic(filepath.Join(inbox, o.name), o.doc, 0o644); err != nil {
 			errs = append(errs, fmt.Errorf("banksim: writing %s: %w", o.name, err))

@@ -91,8 +91,11 @@ func (b *Bank) handleUpload(w http.ResponseWriter, r *http.Request) response {
 
 func (b *Bank) handleStatus(w http.ResponseWriter, r *http.Request) response {
 	doc, err := b.status(r.PathValue("msgId"))
-	if err != nil {
+	switch {
+	case errors.Is(err, errUnknownMsgID):
 		return textResponse(http.StatusNotFound, "banksim: MsgId "+r.PathValue("msgId")+" was never received")
+	case err != nil:
+		return textResponse(http.StatusInternalServerError, err.Error())
 	}
 	return xmlResponse(http.StatusOK, doc)
 }
@@ -104,6 +107,8 @@ func (b *Bank) handleReports(w http.ResponseWriter, r *http.Request) response {
 	}
 	doc, err := b.report(data)
 	switch {
+	case errors.Is(err, errBooks):
+		return textResponse(http.StatusInternalServerError, err.Error())
 	case err != nil:
 		return textResponse(http.StatusBadRequest, err.Error())
 	case doc == nil:

@@ -17,7 +17,20 @@ const isoNS = "urn:iso:std:iso:20022:tech:xsd:"
 // (pain.002.001.03 or .10; both share the element names used here). The
 // document of one stage is the same bytes whenever it is asked for: its
 // MsgId and CreDtTm are those of the stage, not of the request.
-func (b *Bank) pain002(f *file, t time.Time) []byte {
+func (b *Bank) pain002(f *file, t time.Time) ([]byte, error) {
+	if _, _, details := f.stage(t); !details {
+		return b.pain002Of(f, t, nil), nil
+	}
+	blocks, err := b.blocks(f)
+	if err != nil {
+		return nil, err
+	}
+	return b.pain002Of(f, t, blocks), nil
+}
+
+// pain002Of is pain002 with f's transaction details given: nil when the
+// stage shows none (a rejected file's never do).
+func (b *Bank) pain002Of(f *file, t time.Time, blocks []*block) []byte {
 	grp, at, details := f.stage(t)
 	doc := etree.NewDocument()
 	doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)
@@ -47,7 +60,7 @@ func (b *Bank) pain002(f *file, t time.Time) []byte {
 	}
 	if details {
 		settled := !t.Before(f.settleAt)
-		for _, bl := range f.blocks {
+		for _, bl := range blocks {
 			pi := rpt.CreateElement("OrgnlPmtInfAndSts")
 			addText(pi, "OrgnlPmtInfId", bl.id)
 			if _, err := strconv.Atoi(bl.nbOfTxs); err == nil && len(bl.nbOfTxs) <= 15 {
@@ -82,7 +95,7 @@ func (b *Bank) pain002(f *file, t time.Time) []byte {
 					addReason(ti, *x.rejected)
 				} else {
 					addText(ti, "TxSts", okSts)
-					addText(ti, "AcctSvcrRef", x.entry.ref())
+					addText(ti, "AcctSvcrRef", acctSvcrRef(f.settleAt, x.seq))
 				}
 				if fitsDecimal(x.amount, 5) && ccyRE.MatchString(x.ccy) {
 					amt := ti.CreateElement("OrgnlTxRef").CreateElement("Amt").CreateElement("InstdAmt")

@@ -20,14 +20,17 @@ import (
 
 // A file is one pain.001 the bank has recorded under its MsgId.
 type file struct {
-	msgID       string
-	msgName     string // pain.001.001.03 …
-	sha         string
-	receivedAt  time.Time
-	nbOfTxs     string
-	ctrlSum     string
-	rejected    []reason // file-level rejection (GrpSts RJCT)
+	msgID      string
+	msgName    string // pain.001.001.03 …
+	sha        string
+	receivedAt time.Time
+	nbOfTxs    string
+	ctrlSum    string
+	rejected   []reason // file-level rejection (GrpSts RJCT)
+	// blocks are the transaction details until they are written to disk
+	// (details), which Bank.blocks reads back.
 	blocks      []*block
+	details     record
 	accepted    int
 	total       int
 	settleAt    time.Time
@@ -43,7 +46,7 @@ type block struct {
 type tx struct {
 	e2e, amount, ccy string
 	rejected         *reason
-	entry            *entry // the booking; nil when rejected
+	seq              uint32 // the booking's AcctSvcrRef number (at the file's settleAt); 0 when rejected
 }
 
 type reason struct{ code, info string }
@@ -132,9 +135,9 @@ func (b *Bank) upload(data []byte, peer *x509.Certificate) uploadResult {
 	if rs := b.checkFile(doc); len(rs) > 0 {
 		f.rejected = rs
 		b.log.Info("file rejected", slog.String("msg_id", f.msgID), slog.String("reason", rs[0].code))
-		return uploadResult{code: 400, msgID: f.msgID, pain002: b.pain002(f, now)}
+		return uploadResult{code: 400, msgID: f.msgID, pain002: b.pain002Of(f, now, nil)}
 	}
-	b.book(f, doc)
+	b.spillFile(f, b.book(f, doc))
 	b.log.Info("file accepted", slog.String("msg_id", f.msgID), slog.Int("transactions", f.total), slog.Int("accepted", f.accepted))
 	return uploadResult{code: 202, msgID: f.msgID, booked: f.accepted,
 		receipt: receipt{MsgID: f.msgID, ReceivedAt: now.UTC().Format(time.RFC3339Nano), SHA256: sha}}
@@ -145,7 +148,7 @@ func (b *Bank) upload(data []byte, peer *x509.Certificate) uploadResult {
 func (b *Bank) refuse(code int, msgID, msgName string, now time.Time, r reason) uploadResult {
 	f := &file{msgID: msgID, msgName: first(msgName, b.prof.Messages.Pain001), receivedAt: now, rejected: []reason{r},
 		sha: fmt.Sprint("refusal-", b.received)} // a distinct pain.002 MsgId per refusal
-	return uploadResult{code: code, msgID: msgID, pain002: b.pain002(f, now)}
+	return uploadResult{code: code, msgID: msgID, pain002: b.pain002Of(f, now, nil)}
 }
 
 // checkFile returns every file-level problem: version, identifiers,
@@ -231,8 +234,10 @@ func rat(s string) (*big.Rat, bool) {
 
 // book decides each transaction of an accepted file, in document order,
 // and books the accepted ones (and the file's charges) at its settlement
-// time. An EndToEndId is booked at most once, ever.
-func (b *Bank) book(f *file, doc *xmlcodec.Pain001Document) {
+// time. An EndToEndId is booked at most once, ever. It returns the entries
+// booked.
+func (b *Bank) book(f *file, doc *xmlcodec.Pain001Document) []*entry {
+	var booked []*entry
 	i := 0
 	for _, pi := range doc.PmtInfs {
 		bl := &block{id: pi.ID, nbOfTxs: pi.NbOfTxs, ctrlSum: pi.CtrlSum, txs: make([]tx, 0, pi.Count)}
@@ -250,10 +255,9 @@ func (b *Bank) book(f *file, doc *xmlcodec.Pain001Document) {
 					t.ccy = a.ccy // one string for every transaction in the account's currency
 				}
 			}
-			var r *reason
+			r := b.bookedBy(p.ID)
 			switch cred := p.Creditor.IBAN; {
-			case b.booked[p.ID] != "":
-				r = &reason{"DUPL", "EndToEndId " + p.ID + " already booked (MsgId " + b.booked[p.ID] + ")"}
+			case r != nil:
 			case a == nil:
 				r = &reason{"AC02", "debtor account " + p.Debtor.IBAN + " is not held at this bank"}
 			case p.Currency != a.ccy:
@@ -276,13 +280,15 @@ func (b *Bank) book(f *file, doc *xmlcodec.Pain001Document) {
 			if r != nil {
 				t.rejected = r
 			} else {
-				texts := entryTexts{e2e: p.ID, cpName: p.Creditor.Name, cpIBAN: p.Creditor.IBAN, remittance: p.Remittance}
+				texts := entryTexts{msgID: f.msgID, pmtInfID: pi.ID, e2e: p.ID, cpName: p.Creditor.Name, cpIBAN: p.Creditor.IBAN, remittance: p.Remittance}
 				if bicRE.MatchString(p.Creditor.BIC) {
 					texts.cpBIC = p.Creditor.BIC
 				}
-				t.entry = &entry{at: f.settleAt, amount: amt, kind: kindPayment, msgID: f.msgID, pmtInfID: pi.ID, texts: texts.join()}
-				b.addEntry(a, t.entry)
-				b.booked[p.ID] = f.msgID
+				e := &entry{at: f.settleAt, amount: amt, kind: kindPayment, key: b.e2eKey(p.ID), texts: texts.join()}
+				b.addEntry(a, e)
+				booked = append(booked, e)
+				t.seq = e.seq
+				b.markBooked(e.key, p.ID, f)
 				b.txBooked++
 				f.accepted++
 				accepted[a]++
@@ -294,13 +300,53 @@ func (b *Bank) book(f *file, doc *xmlcodec.Pain001Document) {
 			for _, iban := range b.order { // deterministic order
 				a := b.accounts[iban]
 				if n := accepted[a]; n > 0 {
-					b.addEntry(a, &entry{at: f.settleAt, amount: feeMinor * int64(n), kind: kindCharge, msgID: f.msgID, pmtInfID: pi.ID,
-						texts: entryTexts{info: fmt.Sprintf("Komisija: %d maksājumi, %s", n, pi.ID)}.join()})
+					e := &entry{at: f.settleAt, amount: feeMinor * int64(n), kind: kindCharge,
+						texts: entryTexts{msgID: f.msgID, pmtInfID: pi.ID, info: fmt.Sprintf("Komisija: %d maksājumi, %s", n, pi.ID)}.join()}
+					b.addEntry(a, e)
+					booked = append(booked, e)
 				}
 			}
 		}
 		i += pi.Count
 	}
+	return booked
+}
+
+// bookedBy returns the DUPL reason for an EndToEndId already booked, or
+// nil. A hash hit is confirmed against the booking file's details; when
+// they cannot be read back the id counts as booked: a bank that cannot
+// check does not pay.
+func (b *Bank) bookedBy(id string) *reason {
+	dupl := func(f *file) *reason {
+		return &reason{"DUPL", "EndToEndId " + id + " already booked (MsgId " + f.msgID + ")"}
+	}
+	if f := b.booked[b.e2eKey(id)]; f != nil {
+		bs, err := b.blocks(f)
+		if err != nil {
+			b.log.Error("EndToEndId check: booking record unreadable, transaction refused", "error", err)
+			return dupl(f)
+		}
+		for _, bl := range bs {
+			for _, t := range bl.txs {
+				if t.seq != 0 && t.e2e == id {
+					return dupl(f)
+				}
+			}
+		}
+	}
+	if f := b.bookedExact[id]; f != nil {
+		return dupl(f)
+	}
+	return nil
+}
+
+// markBooked registers id (whose hash is key) as booked by f.
+func (b *Bank) markBooked(key uint64, id string, f *file) {
+	if _, taken := b.booked[key]; taken {
+		b.bookedExact[id] = f
+		return
+	}
+	b.booked[key] = f
 }
 
 func hasSuffix(s, suf string) bool { return len(s) >= len(suf) && s[len(s)-len(suf):] == suf }
@@ -317,7 +363,7 @@ func (b *Bank) status(msgID string) ([]byte, error) {
 	if !ok {
 		return nil, errUnknownMsgID
 	}
-	return b.pain002(f, b.cfg.Now()), nil
+	return b.pain002(f, b.cfg.Now())
 }
 
 // stage is the status of a file at t: its group status, its time, and

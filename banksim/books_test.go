@@ -184,6 +184,9 @@ func TestBooksUnreadable(t *testing.T) {
 		pay("E2E-1", acct1, cred("HABA0000000000012"), "4.00"), pay("E2E-2", acct1, cred("HABA0000000000013"), "5.00")), 202)
 	clk.Advance(time.Minute)
 	doc := mustCall(t, c, "GET", url+"/v1/payments/MSG-2/status", nil, 200)
+	if !contains(doc, "E2E-1 may be booked already (MsgId MSG-1): the bank cannot read back its books") {
+		t.Errorf("second file: E2E-1's reason does not say the books could not be checked:\n%s", doc)
+	}
 	if _, tx := statuses(t, doc); tx["E2E-1"] != "RJCT/DUPL" || tx["E2E-2"] != "ACSC" {
 		t.Errorf("second file: %v, want E2E-1 refused (its booking cannot be checked), E2E-2 settled", tx)
 	}

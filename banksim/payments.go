@@ -324,7 +324,7 @@ func (b *Bank) bookedBy(id string) *reason {
 		bs, err := b.blocks(f)
 		if err != nil {
 			b.log.Error("EndToEndId check: booking record unreadable, transaction refused", "error", err)
-			return dupl(f)
+			return &reason{"DUPL", "EndToEndId " + id + " may be booked already (MsgId " + f.msgID + "): the bank cannot read back its books"}
 		}
 		for _, bl := range bs {
 			for _, t := range bl.txs {

@@ -98,6 +98,7 @@ func TestBenchPipelineUsage(t *testing.T) {
 		{"--window", "0"},
 		{"--rate", "-1"},
 		{"--rate", "NaN"},
+		{"--timeout", "0s"}, // refused, not taken for the default
 		{"extra"},
 	} {
 		var stdout, stderr bytes.Buffer
@@ -111,8 +112,12 @@ func TestBenchPipelineUsage(t *testing.T) {
 	if code := run(t.Context(), env, []string{"bench", "pipeline", "-h"}); code != 0 {
 		t.Errorf("bench pipeline -h: exit %d", code)
 	}
-	if u := stderr.String(); !strings.Contains(u, "--intents") || !strings.Contains(u, "raw_publish_per_s") || strings.Contains(u, "cpuprofile") {
+	if u := stderr.String(); !strings.Contains(u, "--intents") || !strings.Contains(u, "raw_publish_per_s") || strings.Contains(u, "cpuprofile") ||
+		!strings.Contains(u, "(default 10m plus 3ms an intent)") {
 		t.Errorf("usage:\n%s", u)
+	}
+	if got := benchTimeout(1_000_000); got != time.Hour {
+		t.Errorf("default timeout at 1M intents: %s, want 1h (about 40 minutes for the pipeline at --sync always)", got)
 	}
 }
 

@@ -117,7 +117,7 @@ func TestBenchPipelineUsage(t *testing.T) {
 		t.Errorf("usage:\n%s", u)
 	}
 	if got := benchTimeout(1_000_000); got != time.Hour {
-		t.Errorf("default timeout at 1M intents: %s, want 1h (about 40 minutes for the pipeline at --sync always)", got)
+		t.Errorf("default timeout at 1M intents: %s, want 1h (23 minutes for the pipeline at --sync always here)", got)
 	}
 }
 

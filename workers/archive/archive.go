@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -48,8 +47,8 @@ const ChunkSize = 16 << 10
 // ErrCorrupt is returned by Get when stored bytes do not hash to their name.
 var ErrCorrupt = errors.New("archive: stored object does not match its SHA-256")
 
-// RecentBytes bounds the memory (the capacity of the slices) of the
-// pain.001 files an Archive keeps after storing them (see [Archive.Put]).
+// RecentBytes bounds the memory (the capacity of the slices) of the files
+// an Archive keeps after storing them (see [Archive.PutAndKeep]).
 const RecentBytes = 16 << 20
 
 // Archive stores and reads files.
@@ -77,17 +76,23 @@ func NameOf(data []byte) (name, sum string) {
 // Put stores data unless an object with its hash is already there, and
 // returns where it is. It returns only after the object store has stored
 // it. meta is recorded the first time the bytes are stored.
-//
-// A pain.001 (meta kind pain.001 or a version of it) is also kept in
-// memory, the last RecentBytes of them: the submitter in the same process
-// reads the file back to upload it moments later, and Get then answers
+func (a *Archive) Put(ctx context.Context, data []byte, meta map[string]string) (Object, error) {
+	return a.put(ctx, data, meta, false)
+}
+
+// PutAndKeep is Put for a file this process reads back moments later (a
+// pain.001 the submitter uploads): once stored, data is also kept in
+// memory, the last RecentBytes of such files, and Get answers from there
 // without the object store's read (an object info request, a consumer
 // created and deleted, the chunks). The caller must not change data
 // afterwards; Get checks the hash anyway.
-func (a *Archive) Put(ctx context.Context, data []byte, meta map[string]string) (Object, error) {
+func (a *Archive) PutAndKeep(ctx context.Context, data []byte, meta map[string]string) (Object, error) {
+	return a.put(ctx, data, meta, true)
+}
+
+func (a *Archive) put(ctx context.Context, data []byte, meta map[string]string, keep bool) (Object, error) {
 	name, sum := NameOf(data)
 	obj := Object{Name: name, SHA256: sum, Size: int64(len(data))}
-	keep := strings.HasPrefix(meta[MetaKind], "pain.001") // "pain.001", "pain.001.001.03", ...
 	info, err := a.obs.GetInfo(ctx, name)
 	if err == nil && !info.Deleted && info.Size == uint64(len(data)) {
 		if keep {

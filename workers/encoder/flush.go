@@ -271,7 +271,7 @@ func (h *Handler) flushOnce(ctx context.Context, prof *xmlcodec.Profile, key gro
 
 	// 4. Archive before the batch says encoded: an encoded batch always has
 	// its bytes, which the submitter uploads as they are.
-	obj, err := h.archive.Put(ctx, f.Data, map[string]string{
+	obj, err := h.archive.PutAndKeep(ctx, f.Data, map[string]string{
 		archive.MetaKind: prof.Messages.Pain001, archive.MetaBatchID: b.ID, archive.MetaMsgID: f.MsgID,
 	})
 	if err != nil {

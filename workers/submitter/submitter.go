@@ -370,7 +370,7 @@ func (h *Handler) bytesFor(ctx context.Context, b *state.Batch) (*state.Batch, [
 	if name, _ := archive.NameOf(f.Data); name == b.Archive.Name {
 		return b, raw, nil // prepared is the file itself (no signing): Upload stays nil
 	}
-	obj, err := h.arch.Put(ctx, f.Data, map[string]string{archive.MetaKind: "pain.001", archive.MetaBatchID: b.ID,
+	obj, err := h.arch.PutAndKeep(ctx, f.Data, map[string]string{archive.MetaKind: "pain.001", archive.MetaBatchID: b.ID,
 		archive.MetaMsgID: b.ID, "prepared": "true"})
 	if err != nil {
 		return b, nil, err

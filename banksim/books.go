@@ -157,65 +157,68 @@ func appendBlocks(buf []byte, bs []*block) []byte {
 
 // readBlocks decodes what appendBlocks wrote.
 func readBlocks(s string) ([]*block, error) {
-	bad := errors.New("truncated record")
-	num := func() (uint64, bool) {
-		v, n := binary.Uvarint([]byte(s[:min(len(s), binary.MaxVarintLen64)]))
-		if n <= 0 {
-			return 0, false
-		}
-		s = s[n:]
-		return v, true
-	}
-	str := func() (string, bool) {
-		n, ok := num()
-		if !ok || n > uint64(len(s)) {
-			return "", false
-		}
-		v := s[:n]
-		s = s[n:]
-		return v, true
-	}
-	nb, ok := num()
-	if !ok || nb > uint64(len(s)) {
-		return nil, bad
-	}
-	out := make([]*block, 0, nb)
-	for range nb {
-		bl := &block{}
-		var ok1, ok2, ok3, ok4 bool
-		bl.id, ok1 = str()
-		bl.nbOfTxs, ok2 = str()
-		bl.ctrlSum, ok3 = str()
-		nt, ok4 := num()
-		if !ok1 || !ok2 || !ok3 || !ok4 || nt > uint64(len(s)) {
-			return nil, bad
-		}
-		bl.txs = make([]tx, 0, nt)
-		for range nt {
-			var t tx
-			var ok1, ok2, ok3, ok4 bool
-			t.e2e, ok1 = str()
-			t.amount, ok2 = str()
-			t.ccy, ok3 = str()
-			seq, ok4 := num()
-			if !ok1 || !ok2 || !ok3 || !ok4 || seq > 1<<32-1 {
-				return nil, bad
+	r := recordReader{s: s}
+	out := make([]*block, 0, r.count())
+	for n := len(out); !r.bad && n < cap(out); n++ {
+		bl := &block{id: r.str(), nbOfTxs: r.str(), ctrlSum: r.str()}
+		bl.txs = make([]tx, 0, r.count())
+		for m := 0; !r.bad && m < cap(bl.txs); m++ {
+			t := tx{e2e: r.str(), amount: r.str(), ccy: r.str()}
+			seq := r.num()
+			if seq > 1<<32-1 {
+				r.bad = true
 			}
 			t.seq = uint32(seq)
 			if t.seq == 0 {
-				code, ok1 := str()
-				info, ok2 := str()
-				if !ok1 || !ok2 {
-					return nil, bad
-				}
-				t.rejected = &reason{code, info}
+				t.rejected = &reason{r.str(), r.str()}
 			}
 			bl.txs = append(bl.txs, t)
 		}
 		out = append(out, bl)
 	}
-	if s != "" {
+	switch {
+	case r.bad:
+		return nil, errors.New("truncated record")
+	case r.s != "":
 		return nil, errors.New("trailing bytes in record")
 	}
 	return out, nil
+}
+
+// recordReader reads the uvarints and strings of a record; once one is
+// cut short, bad is set and every later read returns zero.
+type recordReader struct {
+	s   string
+	bad bool
+}
+
+func (r *recordReader) num() uint64 {
+	v, n := binary.Uvarint([]byte(r.s[:min(len(r.s), binary.MaxVarintLen64)]))
+	if n <= 0 {
+		r.bad = true
+		return 0
+	}
+	r.s = r.s[n:]
+	return v
+}
+
+// count reads a number of items that follow, each at least one byte.
+func (r *recordReader) count() int {
+	n := r.num()
+	if n > uint64(len(r.s)) {
+		r.bad = true
+		return 0
+	}
+	return int(n)
+}
+
+func (r *recordReader) str() string {
+	n := r.num()
+	if r.bad || n > uint64(len(r.s)) {
+		r.bad = true
+		return ""
+	}
+	v := r.s[:n]
+	r.s = r.s[n:]
+	return v
 }

@@ -255,7 +255,8 @@ func (b *Bank) book(f *file, doc *xmlcodec.Pain001Document) []*entry {
 					t.ccy = a.ccy // one string for every transaction in the account's currency
 				}
 			}
-			r := b.bookedBy(p.ID)
+			key := b.e2eKey(p.ID)
+			r := b.bookedBy(key, p.ID)
 			switch cred := p.Creditor.IBAN; {
 			case r != nil:
 			case a == nil:
@@ -284,7 +285,7 @@ func (b *Bank) book(f *file, doc *xmlcodec.Pain001Document) []*entry {
 				if bicRE.MatchString(p.Creditor.BIC) {
 					texts.cpBIC = p.Creditor.BIC
 				}
-				e := &entry{at: f.settleAt, amount: amt, kind: kindPayment, key: b.e2eKey(p.ID), texts: texts.join()}
+				e := &entry{at: f.settleAt, amount: amt, kind: kindPayment, key: key, texts: texts.join()}
 				b.addEntry(a, e)
 				booked = append(booked, e)
 				t.seq = e.seq
@@ -312,15 +313,15 @@ func (b *Bank) book(f *file, doc *xmlcodec.Pain001Document) []*entry {
 	return booked
 }
 
-// bookedBy returns the DUPL reason for an EndToEndId already booked, or
-// nil. A hash hit is confirmed against the booking file's details; when
+// bookedBy returns the DUPL reason for EndToEndId id (whose hash is key)
+// if it is booked already, or nil. A hash hit is confirmed against the booking file's details; when
 // they cannot be read back the id counts as booked: a bank that cannot
 // check does not pay.
-func (b *Bank) bookedBy(id string) *reason {
+func (b *Bank) bookedBy(key uint64, id string) *reason {
 	dupl := func(f *file) *reason {
 		return &reason{"DUPL", "EndToEndId " + id + " already booked (MsgId " + f.msgID + ")"}
 	}
-	if f := b.booked[b.e2eKey(id)]; f != nil {
+	if f := b.booked[key]; f != nil {
 		bs, err := b.blocks(f)
 		if err != nil {
 			b.log.Error("EndToEndId check: booking record unreadable, transaction refused", "error", err)

@@ -15,14 +15,18 @@ import (
 // AcctSvcrRef numbers, which balances and checks add up, stay in memory.
 //
 // Writing is an optimisation, never a failure path: when the temporary
-// file cannot be created or written, the records stay in memory and the
-// bank works as before.
+// file cannot be created, or a write to it fails, new records stay in
+// memory and the bank works as before; records written earlier are still
+// read from the file.
 
 // spill is the append-only temporary file.
 type spill struct {
 	f        *os.File
 	end      int64
 	unlinked bool
+	// full is set by the first failed write: nothing more is written,
+	// and what was written stays readable.
+	full bool
 }
 
 // newSpill creates the temporary file and unlinks it at once where the
@@ -85,7 +89,7 @@ func (b *Bank) load(r record) (string, error) {
 // entries booked from it (es) in one write, then lets go of them in
 // memory. On a write error they stay in memory. The caller holds b.mu.
 func (b *Bank) spillFile(f *file, es []*entry) {
-	if b.spill == nil {
+	if b.spill == nil || b.spill.full {
 		return
 	}
 	buf := appendBlocks(nil, f.blocks)
@@ -95,9 +99,8 @@ func (b *Bank) spillFile(f *file, es []*entry) {
 	}
 	off, err := b.spill.put(buf)
 	if err != nil {
-		b.log.Warn("books kept in memory: writing them to disk failed", "error", err)
-		b.spill.close()
-		b.spill = nil
+		b.log.Warn("new books kept in memory: writing them to disk failed", "error", err)
+		b.spill.full = true
 		return
 	}
 	f.details = record{off: off, n: uint32(details), onDisk: true}

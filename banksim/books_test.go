@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -191,10 +192,49 @@ func TestBooksUnreadable(t *testing.T) {
 		t.Errorf("second file: %v, want E2E-1 refused (its booking cannot be checked), E2E-2 settled", tx)
 	}
 	b.mu.Lock()
-	inMemory := b.spill == nil && b.files["MSG-2"].blocks != nil
+	inMemory := b.spill.full && b.files["MSG-2"].blocks != nil
 	b.mu.Unlock()
 	if !inMemory {
 		t.Error("after the failed write, the bank should keep new books in memory")
+	}
+}
+
+// TestBooksWriteFails: after a write to the books' file fails (a full
+// disk), new books stay in memory and what was written before is still
+// read back: a status of an earlier file keeps its details.
+func TestBooksWriteFails(t *testing.T) {
+	b, clk, c, url := plainBank(t, Config{})
+	mustCall(t, c, "POST", url+"/v1/payments", encode(t, "ekase", "MSG-1", clk.Now(),
+		pay("E2E-1", acct1, cred("HABA0000000000011"), "3.00")), 202)
+
+	b.mu.Lock()
+	// The same (unlinked) file, opened read-only: writes fail, reads work.
+	ro, err := os.Open(fmt.Sprintf("/proc/self/fd/%d", b.spill.f.Fd()))
+	if err != nil {
+		b.mu.Unlock()
+		t.Skipf("no /proc/self/fd here: %v", err)
+	}
+	rw := b.spill.f
+	b.spill.f = ro
+	b.mu.Unlock()
+	defer rw.Close()
+
+	mustCall(t, c, "POST", url+"/v1/payments", encode(t, "ekase", "MSG-2", clk.Now(),
+		pay("E2E-2", acct1, cred("HABA0000000000012"), "4.00"), pay("E2E-1", acct1, cred("HABA0000000000013"), "5.00")), 202)
+	clk.Advance(time.Minute)
+	for id, want := range map[string]map[string]string{
+		"MSG-1": {"E2E-1": "ACSC"},
+		"MSG-2": {"E2E-2": "ACSC", "E2E-1": "RJCT/DUPL"},
+	} {
+		doc := mustCall(t, c, "GET", url+"/v1/payments/"+id+"/status", nil, 200)
+		if _, tx := statuses(t, doc); !reflect.DeepEqual(tx, want) {
+			t.Errorf("%s: %v, want %v", id, tx, want)
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.spill.full || b.files["MSG-2"].blocks == nil || !b.files["MSG-1"].details.onDisk {
+		t.Error("want MSG-1 read from disk and MSG-2 kept in memory after the failed write")
 	}
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/isogate/isogate/banksim"
 	"github.com/isogate/isogate/internal/app"
@@ -62,9 +63,11 @@ the raw baseline.
                      minus the time it waited in its open batch:
                      wait = close − max(delivered, open), where close is the
                      batch record's creation (pay.batch.encoded created_at:
-                     the flush starts when the batch closes), open is close −
-                     --wait for a batch closed by its timer (else the first
-                     delivery of its intents), and delivered is when the
+                     the flush starts when the batch closes), open is when
+                     its first intent joined it, as the encoder tells (a
+                     batch held past --wait while the submitter was
+                     behind, up to --max-hold, collected longer than the
+                     wait), and delivered is when the
                      encoder's consumer had delivered the intent's stream
                      sequence (consumer info sampled every 5 ms until all
                      are delivered: up to 5 ms late, which shortens the
@@ -125,6 +128,7 @@ type benchPipelineResult struct {
 	payloadBytes           int
 	batches                int
 	timerClosed            int
+	held                   int // batches the encoder held past the wait
 	submitS, finalS        float64
 	publishS               float64
 	rawPubS, rawConsS      float64
@@ -242,6 +246,7 @@ func runBenchPipeline(ctx context.Context, env *cliEnv, args []string) int {
 	fs.StringVar(&b.sync, "sync", "always", "always (fsync every write) or interval (the server's periodic sync)")
 	asJSON := fs.Bool("json", false, "print only the JSON line on stdout")
 	fs.DurationVar(&b.wait, "wait", 100*time.Millisecond, "encoder.wait: a batch closes this long after its first intent")
+	fs.DurationVar(&b.maxHold, "max-hold", 0, "encoder.max_hold: the longest a batch collects while the submitter is behind (0: 10×wait; the wait: never held)")
 	fs.IntVar(&b.window, "window", 1024, "publishes awaiting their acknowledgement at most, pipeline and baseline")
 	fs.Float64Var(&b.rate, "rate", 0, "publish at most `R` intents per second (0: as fast as the broker acknowledges); a paced run shows the latency while the pipeline keeps up")
 	fs.DurationVar(&b.timeout, "timeout", 0, "give up on a phase (pipeline, raw publish, raw consume) after this `DURATION`")
@@ -302,6 +307,7 @@ type pipelineBench struct {
 	n          int
 	sync       string
 	wait       time.Duration
+	maxHold    time.Duration
 	window     int
 	rate       float64 // intents per second, 0: unpaced
 	timeout    time.Duration
@@ -315,7 +321,7 @@ const benchSyncInterval = "2m"
 
 // benchPipelineConfig is the gateway of the bench: everything embedded in
 // dir on free ports, no ops server, the bank with no play-out delay.
-func benchPipelineConfig(dir, sync string, wait time.Duration) *config.Config {
+func benchPipelineConfig(dir, sync string, wait, maxHold time.Duration) *config.Config {
 	cfg := config.Default()
 	cfg.DataDir = dir
 	cfg.NATS.Embedded.Port = -1
@@ -327,6 +333,7 @@ func benchPipelineConfig(dir, sync string, wait time.Duration) *config.Config {
 	cfg.Ops.Listen = ""
 	cfg.Log.Level = "error"
 	cfg.Encoder.Wait = wait
+	cfg.Encoder.MaxHold = maxHold
 	// 0 is "no delay" here (internal/app maps it to banksim's -1): the
 	// bank answers ACSC to the first status query.
 	cfg.Bank.Banksim.Accept = 0
@@ -336,9 +343,11 @@ func benchPipelineConfig(dir, sync string, wait time.Duration) *config.Config {
 }
 
 // benchPipelineOptions: no faults, and the status poller asks at once,
-// then every 50 ms; everything else keeps the workers' defaults.
-func benchPipelineOptions() app.Options {
+// then every 50 ms; everything else keeps the workers' defaults. The
+// encoder tells opens when each batch began collecting.
+func benchPipelineOptions(opens *batchOpens) app.Options {
 	return app.Options{
+		Encoder: func(c *encoder.Config) { c.Closed = opens.record },
 		Banksim: func(b *banksim.Config) { b.Faults = banksim.Faults{} },
 		StatusPoller: func(c *statuspoller.Config) {
 			c.Schedule = statuspoller.Schedule{FirstDelay: -1, Interval: 50 * time.Millisecond,
@@ -419,6 +428,28 @@ func (t *intentTemplate) payload(id string) []byte {
 	return b
 }
 
+// batchOpens is what the encoder told of the batches it closed: when each
+// began collecting, by the index of its first intent. A batch held open
+// past encoder.wait while the submitter was behind (encoder.max_hold)
+// collected longer than the wait; this is how the bench knows how much.
+type batchOpens struct {
+	mu sync.Mutex
+	at map[int32]time.Time
+}
+
+func (o *batchOpens) record(firstID string, opened time.Time) {
+	i := benchIntentIndex(firstID)
+	if i < 0 {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.at == nil {
+		o.at = map[int32]time.Time{}
+	}
+	o.at[int32(i)] = opened
+}
+
 // benchMaxTxPerFile is the built-in profiles' file limit: a batch that
 // size was closed because it was full, not by its timer.
 const benchMaxTxPerFile = 10000
@@ -469,6 +500,10 @@ type pipeTracker struct {
 	samplesMu    sync.Mutex
 	samples      []deliverySample
 	infoRequests atomic.Int64 // the sampler's, not the gateway's
+
+	// opened is when each batch began collecting, by its first intent,
+	// as the encoder told it (batchOpens); set after the run.
+	opened map[int32]time.Time
 }
 
 func newPipeTracker(n int) *pipeTracker {
@@ -663,13 +698,14 @@ func (b *pipelineBench) run(ctx context.Context) (*benchPipelineResult, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	cfg := benchPipelineConfig(dir, b.sync, b.wait)
+	cfg := benchPipelineConfig(dir, b.sync, b.wait, b.maxHold)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	gctx, stop := context.WithCancel(ctx)
 	defer stop()
-	g, err := app.StartWith(gctx, cfg, b.log, benchPipelineOptions())
+	opens := &batchOpens{}
+	g, err := app.StartWith(gctx, cfg, b.log, benchPipelineOptions(opens))
 	if err != nil {
 		return nil, fmt.Errorf("starting the gateway: %w", err)
 	}
@@ -716,6 +752,10 @@ func (b *pipelineBench) run(ctx context.Context) (*benchPipelineResult, error) {
 	// gateway's: one message in, one out, one API request each.
 	q := t.infoRequests.Load()
 	res.broker.in, res.broker.out, res.broker.api = res.broker.in-q, res.broker.out-q, res.broker.api-q
+	opens.mu.Lock()
+	t.opened = opens.at
+	opens.mu.Unlock()
+	res.held = int(gatherCounter(g.Registry, "isogate_encoder_batches_held_total"))
 	b.measurePipeline(t, res)
 	res.PeakRSSMB = round(peakRSSMB(), 1)
 	res.memLimit = debug.SetMemoryLimit(-1)
@@ -957,6 +997,17 @@ func (b *pipelineBench) measurePipeline(t *pipeTracker, res *benchPipelineResult
 			res.timerClosed++
 		}
 	}
+	// When the encoder told when a batch began collecting, that wins: a
+	// batch held past the wait while the submitter was behind collected
+	// longer than the wait, and a full one from its first intent.
+	told := make([]bool, len(t.batches))
+	for i, at := range t.opened {
+		if int(i) >= t.n || t.batchOf[i] < 0 {
+			continue
+		}
+		bi := t.batchOf[i]
+		openNs[bi], told[bi] = at.Sub(t.start).Nanoseconds(), true
+	}
 	delivered := make([]int64, t.n)
 	for i := range t.n {
 		if t.batchOf[i] < 0 {
@@ -967,7 +1018,7 @@ func (b *pipelineBench) measurePipeline(t *pipeTracker, res *benchPipelineResult
 			d = t.batches[t.batchOf[i]].closeNs
 		}
 		delivered[i] = d
-		if bi := t.batchOf[i]; full[bi] {
+		if bi := t.batchOf[i]; full[bi] && !told[bi] {
 			openNs[bi] = min(openNs[bi], d)
 		}
 	}
@@ -1165,8 +1216,8 @@ func printBenchPipeline(w io.Writer, r *benchPipelineResult) {
 	if r.rate > 0 {
 		paced = fmt.Sprintf("paced at %.0f/s", r.rate)
 	}
-	fmt.Fprintf(tw, "pipeline\t%d intents of %d bytes, sync %s, encoder wait %s, window %d, %s, %d batches (%d closed by the timer)\n",
-		r.Intents, r.payloadBytes, r.Sync, r.wait, r.window, paced, r.batches, r.timerClosed)
+	fmt.Fprintf(tw, "pipeline\t%d intents of %d bytes, sync %s, encoder wait %s, window %d, %s, %d batches (%d closed by the timer, %d of them held past the wait while the submitter was behind)\n",
+		r.Intents, r.payloadBytes, r.Sync, r.wait, r.window, paced, r.batches, r.timerClosed, r.held)
 	fmt.Fprintf(tw, "intents/s\t%.0f\tall batches submitted after %.3f s (publishing took %.3f s)\n", r.IntentsPerS, r.submitS, r.publishS)
 	fmt.Fprintf(tw, "final/s\t%.0f\tall final pay.status after %.3f s\n", r.FinalPerS, r.finalS)
 	fmt.Fprintf(tw, "latency p50\t%.2f ms\tpublish → pay.batch.submitted, batch wait excluded (with it: %.2f ms; wait %.2f ms)\n", r.P50Ms, r.p50TotalMs, r.p50WaitMs)
@@ -1200,4 +1251,19 @@ func printBenchPipeline(w io.Writer, r *benchPipelineResult) {
 	}
 	fmt.Fprintf(tw, "writes\t%.2f\tstored messages an intent: %s\n", float64(writes)/n, strings.Join(parts, ", "))
 	tw.Flush()
+}
+
+// gatherCounter is the value of the counter called name in reg (0 when
+// it is absent or the registry cannot be read: the table's figure only).
+func gatherCounter(reg *prometheus.Registry, name string) float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return 0
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return 0
 }

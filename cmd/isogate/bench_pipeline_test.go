@@ -180,3 +180,27 @@ func TestMeasurePipelineLatencyParts(t *testing.T) {
 		t.Errorf("timerClosed = %d, want 2", res.timerClosed)
 	}
 }
+
+// TestMeasurePipelineHeldBatch: a batch the encoder held past the wait
+// (encoder.max_hold) collected from when the encoder says it opened, not
+// from close − wait. One intent: published at 30, delivered at 220, its
+// batch opened at 200 and closed at 400 (wait 100 ms), submitted at 460:
+// it waited 180 ms in the batch, so its latency is 430 − 180 = 250 ms
+// (from close − wait it would have been 430 − 100 = 330).
+func TestMeasurePipelineHeldBatch(t *testing.T) {
+	ms := func(v int64) int64 { return v * int64(time.Millisecond) }
+	tr := newPipeTracker(1)
+	tr.pubNs = []int64{ms(30)}
+	tr.seq = []uint32{1}
+	tr.batchOf = []int32{0}
+	tr.batches = []pipeBatch{{closeNs: ms(400), encodedNs: ms(440), submitNs: ms(460), size: 1, submitted: true}}
+	tr.samples = []deliverySample{{ns: ms(220), seq: 1}}
+	tr.submitEnd, tr.finalEnd = ms(460), ms(470)
+	tr.opened = map[int32]time.Time{0: tr.start.Add(200 * time.Millisecond)}
+	b := &pipelineBench{wait: 100 * time.Millisecond}
+	var res benchPipelineResult
+	b.measurePipeline(tr, &res)
+	if res.P99Ms != 250 || res.p99WaitMs != 180 {
+		t.Errorf("latency %v ms, wait %v ms; want 250 and 180", res.P99Ms, res.p99WaitMs)
+	}
+}

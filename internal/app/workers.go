@@ -78,7 +78,7 @@ func (g *Gateway) startWorkers(ctx context.Context, opts Options) error {
 	for _, name := range cfg.Workers {
 		switch name {
 		case config.WorkerEncoder:
-			ecfg := encoder.Config{DefaultProfile: cfg.Encoder.DefaultProfile, Wait: cfg.Encoder.Wait,
+			ecfg := encoder.Config{DefaultProfile: cfg.Encoder.DefaultProfile, Wait: cfg.Encoder.Wait, MaxHold: cfg.Encoder.MaxHold,
 				DrainTimeout: drainTimeout(cfg.ShutdownTimeout)}
 			if opts.Encoder != nil {
 				opts.Encoder(&ecfg)

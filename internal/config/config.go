@@ -201,6 +201,12 @@ type Encoder struct {
 	// Wait closes a batch this long after its first intent when it has not
 	// reached its profile's file size limit before. Default: 2s.
 	Wait time.Duration `yaml:"wait"`
+	// MaxHold is the longest a batch keeps collecting, from its first
+	// intent, past Wait while the submitter has encoded batches it has not
+	// taken yet: under a backlog the encoder makes fewer, larger files
+	// instead of queueing small ones. Set it to Wait to close every batch
+	// at Wait. Default: 0, which is 10×Wait.
+	MaxHold time.Duration `yaml:"max_hold"`
 }
 
 // Submitter tunes the submitter worker.
@@ -631,6 +637,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Encoder.Wait <= 0 {
 		bad("encoder.wait", "must be positive")
+	}
+	if h := c.Encoder.MaxHold; h < 0 || (h > 0 && h < c.Encoder.Wait) {
+		bad("encoder.max_hold", "%s is neither 0 (10×encoder.wait) nor at least encoder.wait (%s)", h, c.Encoder.Wait)
 	}
 	if a := c.NATS.AtomicBatches; a != "auto" && a != "on" && a != "off" {
 		bad("nats.atomic_batches", "want auto, on or off, got %q", a)

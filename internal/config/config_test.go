@@ -255,9 +255,10 @@ func TestWorkersAndBank(t *testing.T) {
 	cfg.Bank.Channel = "h2h"
 	cfg.Bank.H2H = H2H{BaseURL: "http://bank", Sign: "pgp"}
 	cfg.Encoder.Wait = 0
+	cfg.Encoder.MaxHold = -time.Second
 	err = cfg.Validate()
 	for _, want := range []string{`workers: "mailer"`, `workers: "encoder" is listed twice`, "bank.h2h.base_url", "bank.h2h.server_ca_file",
-		"bank.h2h.cert_store", "bank.h2h.org", "bank.h2h.env", "bank.h2h.purpose", "bank.h2h.sign", "bank.h2h.timeout", "bank.h2h.tls_resumption", "encoder.wait"} {
+		"bank.h2h.cert_store", "bank.h2h.org", "bank.h2h.env", "bank.h2h.purpose", "bank.h2h.sign", "bank.h2h.timeout", "bank.h2h.tls_resumption", "encoder.wait", "encoder.max_hold"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want it to name %q", err, want)
 		}

@@ -38,6 +38,22 @@
 // no-op, while a replay whose id only a dead batch claimed is batched. Two
 // copies of one id delivered to one encoder at once share one outcome.
 //
+// # When a batch closes
+//
+// A batch collects the intents of one group until it reaches its profile's
+// file limit (or its CtrlSum would pass 18 digits), or Config.Wait after
+// its first intent. When the wait is up while the submitter's consumer has
+// pay.batch.encoded events it has not been delivered yet, a file closed now
+// would only queue behind them: the batch keeps collecting, looked at again
+// every Wait/4, until the submitter has caught up, the batch is full, the
+// encoder has no room for another pull of intents, or Config.MaxHold has
+// passed since its first intent. Under a backlog the encoder so makes
+// fewer, larger files, and each file costs the same few stored writes and
+// fsyncs whatever its size. Holding is decided in memory before a flush
+// starts; nothing durable changes, and a crash while holding is a crash
+// before the batch existed. One JetStream API request reads the backlog,
+// shared by the batches that ask within Wait/8.
+//
 // # The flush of one batch
 //
 // Each step is durable before the next, so a crash between any two leaves

@@ -56,7 +56,9 @@ type pending struct {
 	profile *xmlcodec.Profile
 	items   []*item
 	sum     big.Int
+	opened  time.Time // its first intent's arrival
 	timer   *time.Timer
+	held    bool // kept collecting past Wait (counted once)
 	closed  bool
 }
 
@@ -94,13 +96,9 @@ func (h *Handler) add(r reading, raw []byte, p *workers.Pending) {
 		g = nil
 	}
 	if g == nil {
-		g = &pending{key: key, profile: prof}
+		g = &pending{key: key, profile: prof, opened: h.now()}
 		h.groups[key] = g
-		g.timer = time.AfterFunc(h.cfg.Wait, func() {
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			h.closeLocked(g)
-		})
+		g.timer = time.AfterFunc(h.cfg.Wait, func() { h.expire(g) })
 	}
 	g.items = append(g.items, it)
 	g.sum.Add(&g.sum, it.minor)
@@ -133,6 +131,9 @@ func (h *Handler) closeLocked(p *pending) {
 	}
 	if len(p.items) == 0 {
 		return
+	}
+	if h.cfg.Closed != nil {
+		h.cfg.Closed(p.items[0].intent.ID, p.opened)
 	}
 	items := slices.Clone(p.items)
 	h.flushes.Add(1)

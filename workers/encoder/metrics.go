@@ -14,12 +14,14 @@ import (
 //	isogate_encoder_duplicates_total             intents acked as duplicates of a known id
 //	isogate_encoder_batches_abandoned_total      open batches given up (failed flush, stale)
 //	isogate_encoder_encoded_republished_total    pay.batch.encoded published again because it was missing
+//	isogate_encoder_batches_held_total           batches kept collecting past the wait while the submitter was behind
 type metrics struct {
 	batchSize   prometheus.Histogram
 	rejected    prometheus.Counter
 	duplicates  prometheus.Counter
 	abandoned   prometheus.Counter
 	republished prometheus.Counter
+	held        prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -41,6 +43,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		republished: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "isogate_encoder_encoded_republished_total", Help: "pay.batch.encoded events published again because they were missing.",
 		}),
+		held: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "isogate_encoder_batches_held_total", Help: "Batches kept collecting past the wait because the submitter had encoded batches it had not taken yet.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
@@ -49,7 +54,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if m.batchSize, err = register(reg, m.batchSize); err != nil {
 		return nil, err
 	}
-	for _, c := range []*prometheus.Counter{&m.rejected, &m.duplicates, &m.abandoned, &m.republished} {
+	for _, c := range []*prometheus.Counter{&m.rejected, &m.duplicates, &m.abandoned, &m.republished, &m.held} {
 		if *c, err = register(reg, *c); err != nil {
 			return nil, err
 		}

@@ -52,7 +52,7 @@
 // fsyncs whatever its size. Holding is decided in memory before a flush
 // starts; nothing durable changes, and a crash while holding is a crash
 // before the batch existed. One JetStream API request reads the backlog,
-// shared by the batches that ask within Wait/8.
+// shared by the batches that ask within half a recheck (Wait/8).
 //
 // # The flush of one batch
 //

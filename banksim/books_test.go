@@ -266,3 +266,29 @@ func TestReadBlocksRefusesDamage(t *testing.T) {
 		t.Error("a trailing byte: no error")
 	}
 }
+
+// TestDuplicatesInAndAcrossFiles: an EndToEndId twice in one file is
+// booked once; a file re-sent under a new MsgId, its details on disk by
+// then, books only its new ids.
+func TestDuplicatesInAndAcrossFiles(t *testing.T) {
+	clk := newClock(day0)
+	b, err := NewBank(Config{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	a := []xmlcodec.Payment{pay("E2E-A", acct1, cred("HABA0000000000011"), "1.00"),
+		pay("E2E-B", acct1, cred("HABA0000000000012"), "2.00"), pay("E2E-Z", acct1, cred("HABA0000000000013"), "3.00")}
+	// Our encoder refuses a repeated id; a bank must not rely on that.
+	twice := bytes.Replace(encode(t, "ekase", "MSG-A", day0, a...), []byte("E2E-Z"), []byte("E2E-A"), 1)
+	if res := b.upload(twice, nil); res.code != 202 || res.booked != 2 {
+		t.Fatalf("MSG-A: code %d, booked %d, want 202 and 2", res.code, res.booked)
+	}
+	again := append(a[:2:2], pay("E2E-C", acct1, cred("HABA0000000000014"), "4.00"))
+	if res := b.upload(encode(t, "ekase", "MSG-B", day0, again...), nil); res.code != 202 || res.booked != 1 {
+		t.Fatalf("MSG-B: code %d, booked %d, want 202 and 1", res.code, res.booked)
+	}
+	if l := b.Ledger(); l.TransactionsBooked != 3 || l.EndToEndIDsBookedTwice != 0 {
+		t.Errorf("ledger: %d booked, %d booked twice; want 3 and 0", l.TransactionsBooked, l.EndToEndIDsBookedTwice)
+	}
+}

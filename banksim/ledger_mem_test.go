@@ -48,3 +48,33 @@ func BenchmarkLedgerHeap(b *testing.B) {
 	}
 	bank.mu.Unlock()
 }
+
+// BenchmarkResentFile re-sends a booked file of 5,000 payments under a new
+// MsgId: every EndToEndId is a duplicate, checked against the first file's
+// details on disk.
+func BenchmarkResentFile(b *testing.B) {
+	const n = 5000
+	clk := newClock(day0)
+	bank, err := NewBank(Config{Now: clk.Now})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bank.Close()
+	pays := make([]xmlcodec.Payment, n)
+	for j := range pays {
+		pays[j] = pay(fmt.Sprintf("E2E-%05d", j), acct1, cred(fmt.Sprintf("HABA%012d1", j)), "1.00")
+	}
+	if res := bank.upload(encode(b, "ekase", "MSG-FIRST", day0, pays...), nil); res.code != 202 || res.booked != n {
+		b.Fatalf("first file: code %d, booked %d", res.code, res.booked)
+	}
+	files := make([][]byte, b.N)
+	for i := range files {
+		files[i] = encode(b, "ekase", fmt.Sprintf("MSG-AGAIN-%06d", i), day0, pays...)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if res := bank.upload(files[i], nil); res.booked != 0 {
+			b.Fatalf("re-sent file booked %d", res.booked)
+		}
+	}
+}

@@ -238,6 +238,7 @@ func rat(s string) (*big.Rat, bool) {
 // booked.
 func (b *Bank) book(f *file, doc *xmlcodec.Pain001Document) []*entry {
 	var booked []*entry
+	earlier := bookedIn{f: {}}
 	i := 0
 	for _, pi := range doc.PmtInfs {
 		bl := &block{id: pi.ID, nbOfTxs: pi.NbOfTxs, ctrlSum: pi.CtrlSum, txs: make([]tx, 0, pi.Count)}
@@ -256,7 +257,7 @@ func (b *Bank) book(f *file, doc *xmlcodec.Pain001Document) []*entry {
 				}
 			}
 			key := b.e2eKey(p.ID)
-			r := b.bookedBy(key, p.ID)
+			r := b.bookedBy(key, p.ID, earlier)
 			switch cred := p.Creditor.IBAN; {
 			case r != nil:
 			case a == nil:
@@ -290,6 +291,7 @@ func (b *Bank) book(f *file, doc *xmlcodec.Pain001Document) []*entry {
 				booked = append(booked, e)
 				t.seq = e.seq
 				b.markBooked(e.key, p.ID, f)
+				earlier[f][p.ID] = true
 				b.txBooked++
 				f.accepted++
 				accepted[a]++
@@ -313,26 +315,44 @@ func (b *Bank) book(f *file, doc *xmlcodec.Pain001Document) []*entry {
 	return booked
 }
 
+// bookedIn holds, for one upload, the EndToEndIds booked by each file the
+// upload's ids were found in: an earlier file's are read from its details
+// once however many of them the upload repeats (a file re-sent under a new
+// MsgId repeats them all), and the file being booked adds its own as it
+// books them. A nil set is a file whose details could not be read back.
+type bookedIn map[*file]map[string]bool
+
 // bookedBy returns the DUPL reason for EndToEndId id (whose hash is key)
-// if it is booked already, or nil. A hash hit is confirmed against the booking file's details; when
-// they cannot be read back the id counts as booked: a bank that cannot
-// check does not pay.
-func (b *Bank) bookedBy(key uint64, id string) *reason {
+// if it is booked already, or nil. A hash hit is confirmed against the
+// booking file's details; when they cannot be read back the id counts as
+// booked: a bank that cannot check does not pay.
+func (b *Bank) bookedBy(key uint64, id string, earlier bookedIn) *reason {
 	dupl := func(f *file) *reason {
 		return &reason{"DUPL", "EndToEndId " + id + " already booked (MsgId " + f.msgID + ")"}
 	}
 	if f := b.booked[key]; f != nil {
-		bs, err := b.blocks(f)
-		if err != nil {
-			b.log.Error("EndToEndId check: booking record unreadable, transaction refused", "error", err)
-			return &reason{"DUPL", "EndToEndId " + id + " may be booked already (MsgId " + f.msgID + "): the bank cannot read back its books"}
-		}
-		for _, bl := range bs {
-			for _, t := range bl.txs {
-				if t.seq != 0 && t.e2e == id {
-					return dupl(f)
+		ids, ok := earlier[f]
+		if !ok {
+			bs, err := b.blocks(f)
+			if err != nil {
+				b.log.Error("EndToEndId check: booking record unreadable, its ids refused", "msg_id", f.msgID, "error", err)
+			} else {
+				ids = map[string]bool{}
+				for _, bl := range bs {
+					for _, t := range bl.txs {
+						if t.seq != 0 {
+							ids[t.e2e] = true
+						}
+					}
 				}
 			}
+			earlier[f] = ids // nil: unreadable
+		}
+		switch {
+		case ids == nil:
+			return &reason{"DUPL", "EndToEndId " + id + " may be booked already (MsgId " + f.msgID + "): the bank cannot read back its books"}
+		case ids[id]:
+			return dupl(f)
 		}
 	}
 	if f := b.bookedExact[id]; f != nil {

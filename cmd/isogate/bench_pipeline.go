@@ -28,7 +28,6 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/isogate/isogate/banksim"
 	"github.com/isogate/isogate/internal/app"
@@ -428,16 +427,21 @@ func (t *intentTemplate) payload(id string) []byte {
 	return b
 }
 
-// batchOpens is what the encoder told of the batches it closed: when each
-// began collecting, by the index of its first intent. A batch held open
-// past encoder.wait while the submitter was behind (encoder.max_hold)
-// collected longer than the wait; this is how the bench knows how much.
+// batchOpens is what the encoder told of the batches it closed, by the
+// index of each one's first intent: when it began collecting, and whether
+// it was held past encoder.wait while the submitter was behind
+// (encoder.max_hold), which is how the bench knows how long it collected.
 type batchOpens struct {
 	mu sync.Mutex
-	at map[int32]time.Time
+	at map[int32]batchOpen
 }
 
-func (o *batchOpens) record(firstID string, opened time.Time) {
+type batchOpen struct {
+	at   time.Time
+	held bool
+}
+
+func (o *batchOpens) record(firstID string, opened time.Time, held bool) {
 	i := benchIntentIndex(firstID)
 	if i < 0 {
 		return
@@ -445,9 +449,9 @@ func (o *batchOpens) record(firstID string, opened time.Time) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.at == nil {
-		o.at = map[int32]time.Time{}
+		o.at = map[int32]batchOpen{}
 	}
-	o.at[int32(i)] = opened
+	o.at[int32(i)] = batchOpen{opened, held}
 }
 
 // benchMaxTxPerFile is the built-in profiles' file limit: a batch that
@@ -503,7 +507,7 @@ type pipeTracker struct {
 
 	// opened is when each batch began collecting, by its first intent,
 	// as the encoder told it (batchOpens); set after the run.
-	opened map[int32]time.Time
+	opened map[int32]batchOpen
 }
 
 func newPipeTracker(n int) *pipeTracker {
@@ -755,7 +759,6 @@ func (b *pipelineBench) run(ctx context.Context) (*benchPipelineResult, error) {
 	opens.mu.Lock()
 	t.opened = opens.at
 	opens.mu.Unlock()
-	res.held = int(gatherCounter(g.Registry, "isogate_encoder_batches_held_total"))
 	b.measurePipeline(t, res)
 	res.PeakRSSMB = round(peakRSSMB(), 1)
 	res.memLimit = debug.SetMemoryLimit(-1)
@@ -979,34 +982,25 @@ func (b *pipelineBench) measurePipeline(t *pipeTracker, res *benchPipelineResult
 		res.FinalPerS = n / res.finalS
 	}
 	res.batches = len(t.batches)
-	// A batch closed by its timer holds fewer than the largest file;
-	// encoder.wait before its close it opened. Otherwise it opened at the
-	// first delivery of its intents.
+	// A batch opened when its first intent joined it, as the encoder tells
+	// (batchOpens): a batch held past the wait collected longer than the
+	// wait, a full one maybe shorter. Without word from the encoder, the
+	// open is taken as encoder.wait before the close.
 	openNs := make([]int64, len(t.batches))
-	full := make([]bool, len(t.batches))
-	maxSize := int32(0)
-	for _, bt := range t.batches {
-		maxSize = max(maxSize, bt.size)
-	}
 	for bi, bt := range t.batches {
 		openNs[bi] = bt.closeNs - b.wait.Nanoseconds()
-		full[bi] = bt.size >= benchMaxTxPerFile
-		if full[bi] {
-			openNs[bi] = math.MaxInt64
-		} else {
+		if bt.size < benchMaxTxPerFile {
 			res.timerClosed++
 		}
 	}
-	// When the encoder told when a batch began collecting, that wins: a
-	// batch held past the wait while the submitter was behind collected
-	// longer than the wait, and a full one from its first intent.
-	told := make([]bool, len(t.batches))
-	for i, at := range t.opened {
+	for i, o := range t.opened {
 		if int(i) >= t.n || t.batchOf[i] < 0 {
 			continue
 		}
-		bi := t.batchOf[i]
-		openNs[bi], told[bi] = at.Sub(t.start).Nanoseconds(), true
+		openNs[t.batchOf[i]] = o.at.Sub(t.start).Nanoseconds()
+		if o.held {
+			res.held++
+		}
 	}
 	delivered := make([]int64, t.n)
 	for i := range t.n {
@@ -1018,9 +1012,6 @@ func (b *pipelineBench) measurePipeline(t *pipeTracker, res *benchPipelineResult
 			d = t.batches[t.batchOf[i]].closeNs
 		}
 		delivered[i] = d
-		if bi := t.batchOf[i]; full[bi] && !told[bi] {
-			openNs[bi] = min(openNs[bi], d)
-		}
 	}
 	lat := make([]float32, t.n)
 	waits := make([]float32, t.n)
@@ -1251,19 +1242,4 @@ func printBenchPipeline(w io.Writer, r *benchPipelineResult) {
 	}
 	fmt.Fprintf(tw, "writes\t%.2f\tstored messages an intent: %s\n", float64(writes)/n, strings.Join(parts, ", "))
 	tw.Flush()
-}
-
-// gatherCounter is the value of the counter called name in reg (0 when
-// it is absent or the registry cannot be read: the table's figure only).
-func gatherCounter(reg *prometheus.Registry, name string) float64 {
-	mfs, err := reg.Gather()
-	if err != nil {
-		return 0
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	return 0
 }

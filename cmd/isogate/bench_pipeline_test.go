@@ -196,11 +196,11 @@ func TestMeasurePipelineHeldBatch(t *testing.T) {
 	tr.batches = []pipeBatch{{closeNs: ms(400), encodedNs: ms(440), submitNs: ms(460), size: 1, submitted: true}}
 	tr.samples = []deliverySample{{ns: ms(220), seq: 1}}
 	tr.submitEnd, tr.finalEnd = ms(460), ms(470)
-	tr.opened = map[int32]time.Time{0: tr.start.Add(200 * time.Millisecond)}
+	tr.opened = map[int32]batchOpen{0: {at: tr.start.Add(200 * time.Millisecond), held: true}}
 	b := &pipelineBench{wait: 100 * time.Millisecond}
 	var res benchPipelineResult
 	b.measurePipeline(tr, &res)
-	if res.P99Ms != 250 || res.p99WaitMs != 180 {
-		t.Errorf("latency %v ms, wait %v ms; want 250 and 180", res.P99Ms, res.p99WaitMs)
+	if res.P99Ms != 250 || res.p99WaitMs != 180 || res.held != 1 {
+		t.Errorf("latency %v ms, wait %v ms, %d held; want 250, 180 and 1", res.P99Ms, res.p99WaitMs, res.held)
 	}
 }

@@ -114,10 +114,11 @@ type Config struct {
 	// constants). Tests use it to stop a flush where a kill -9 could.
 	Crash func(point string)
 	// Closed, when set, is called as a batch stops collecting, with the id
-	// of its first intent and when that intent joined it. isogate bench
-	// uses it to take each batch's collecting time out of the latency it
-	// reports. It runs under the encoder's lock: keep it short.
-	Closed func(firstID string, opened time.Time)
+	// of its first intent, when that intent joined it, and whether the
+	// batch was held past Wait. isogate bench uses it to take each batch's
+	// collecting time out of the latency it reports. It runs under the
+	// encoder's lock: keep it short.
+	Closed func(firstID string, opened time.Time, held bool)
 }
 
 func (c *Config) setDefaults() {

@@ -133,7 +133,7 @@ func (h *Handler) closeLocked(p *pending) {
 		return
 	}
 	if h.cfg.Closed != nil {
-		h.cfg.Closed(p.items[0].intent.ID, p.opened)
+		h.cfg.Closed(p.items[0].intent.ID, p.opened, p.held)
 	}
 	items := slices.Clone(p.items)
 	h.flushes.Add(1)

@@ -28,7 +28,6 @@ const Name = "encoder"
 // Defaults.
 const (
 	DefaultWait             = 2 * time.Second
-	DefaultDownstream       = "submitter"
 	DefaultProfile          = "ekase"
 	DefaultFetchBatch       = 256
 	DefaultClaimParallelism = 16
@@ -37,6 +36,13 @@ const (
 	// batches closed by Wait.
 	DefaultMaxConcurrency = 10000
 )
+
+// Downstream is the submitter's durable consumer on PAYMENTS: its
+// undelivered pay.batch.encoded events are the backlog that holds a batch
+// ([Config.MaxHold]). It is the submitter package's Name, spelled here
+// because workers do not import each other (internal/app checks the two
+// agree).
+const Downstream = "submitter"
 
 // subjectIntentsNested is what the encoder reads besides
 // [messages.SubjectIntents]: the rejections it acks at once, and intents
@@ -68,8 +74,8 @@ type Config struct {
 	Wait time.Duration
 	// MaxHold is the longest a batch keeps collecting, from its first
 	// intent, while the submitter is behind. When Wait is up and the
-	// Downstream consumer has pay.batch.encoded events it has not been
-	// delivered yet, a file closed now would only queue behind them: the
+	// submitter's consumer ([Downstream]) has pay.batch.encoded events it
+	// has not been delivered yet, a file closed now would only queue behind them: the
 	// batch stays open and is looked at again every Wait/4 (10 ms to
 	// 1 s), until that consumer has none waiting, the batch is full, the
 	// encoder has no room for another pull of intents (Concurrency), or
@@ -78,9 +84,6 @@ type Config struct {
 	// whatever its size. Without a backlog nothing changes. Default:
 	// 10×Wait. A value not above Wait turns holding off.
 	MaxHold time.Duration
-	// Downstream is the durable consumer on PAYMENTS whose undelivered
-	// messages make a backlog (see MaxHold). Default: "submitter".
-	Downstream string
 	// AckWait of the consumer (heartbeats keep a waiting intent alive).
 	// Default: [workers.DefaultAckWait] (30s). Must exceed Wait.
 	AckWait time.Duration
@@ -130,9 +133,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxHold == 0 {
 		c.MaxHold = 10 * c.Wait
-	}
-	if c.Downstream == "" {
-		c.Downstream = DefaultDownstream
 	}
 	if c.AckWait == 0 {
 		c.AckWait = workers.DefaultAckWait
@@ -304,7 +304,7 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 		log: deps.Logger.With(slog.String("worker", Name)), runLog: deps.Logger, reg: deps.Registerer, now: deps.Now, m: m,
 		base: base, cancel: cancel,
 		groups: map[groupKey]*pending{}, inflight: map[string]*item{},
-		backlog: backlog{js: deps.JS, consumer: cfg.Downstream, ttl: recheck(cfg.Wait) / 2},
+		backlog: backlog{js: deps.JS, ttl: recheck(cfg.Wait) / 2},
 	}, nil
 }
 

@@ -53,15 +53,14 @@ func (h *Handler) holdable(g *pending) (time.Duration, bool) {
 	return min(recheck(h.cfg.Wait), left), true
 }
 
-// backlog reads whether a consumer on PAYMENTS has messages it has not been
-// delivered yet. Batches that ask within ttl of a reading share it, so a
+// backlog reads whether the submitter's consumer ([Downstream]) has
+// messages it has not been delivered yet. Batches that ask within ttl of a reading share it, so a
 // backlog costs one JetStream API request per ttl, not one per batch. A
 // consumer that cannot be read counts as not behind: holding a batch makes
 // a larger file, it is never what a flush waits for.
 type backlog struct {
-	js       jetstream.JetStream
-	consumer string
-	ttl      time.Duration
+	js  jetstream.JetStream
+	ttl time.Duration
 
 	mu   sync.Mutex // one reading at a time
 	at   time.Time
@@ -84,7 +83,7 @@ func (b *backlog) read(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	if b.c == nil {
-		c, err := b.js.Consumer(ctx, messages.StreamPayments, b.consumer)
+		c, err := b.js.Consumer(ctx, messages.StreamPayments, Downstream)
 		if err != nil {
 			return false
 		}

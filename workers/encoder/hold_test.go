@@ -24,7 +24,7 @@ func newHoldEnv(t *testing.T) *holdEnv {
 	t.Helper()
 	e := newEnv(t, nil)
 	c, err := e.js.CreateOrUpdateConsumer(t.Context(), messages.StreamPayments, jetstream.ConsumerConfig{
-		Durable: encoder.DefaultDownstream, FilterSubject: messages.SubjectBatchesEncoded, AckPolicy: jetstream.AckExplicitPolicy,
+		Durable: encoder.Downstream, FilterSubject: messages.SubjectBatchesEncoded, AckPolicy: jetstream.AckExplicitPolicy,
 	})
 	if err != nil {
 		t.Fatal(err)

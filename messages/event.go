@@ -24,6 +24,15 @@ type Event interface {
 // [IntentRejected] whose Intent is not valid JSON gets it through [RawJSON],
 // so the output matches the event's JSON Schema.
 func Marshal(e Event) ([]byte, error) {
+	if b, ok := marshalFast(e); ok {
+		return b, nil
+	}
+	return marshalReflect(e)
+}
+
+// marshalReflect is Marshal for any event, by reflection and
+// encoding/json.
+func marshalReflect(e Event) ([]byte, error) {
 	if e == nil {
 		return nil, fmt.Errorf("messages: marshalling a nil event")
 	}

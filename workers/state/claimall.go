@@ -2,7 +2,6 @@ package state
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -59,7 +58,7 @@ func (in *Intents) claimMsg(intentID, batchID string) (*Intent, *nats.Msg, error
 		return nil, nil, err
 	}
 	rec := &Intent{ID: intentID, BatchID: batchID, ClaimedAt: in.opts.Now().UTC()}
-	data, err := json.Marshal(rec)
+	data, err := rec.marshal()
 	if err != nil {
 		return nil, nil, fmt.Errorf("state: encoding intent %s: %w", intentID, err)
 	}

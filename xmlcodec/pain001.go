@@ -71,7 +71,9 @@ func (p *Profile) EncodePain001(req Pain001Request) (*Pain001Result, error) {
 // A fileEncoder writes one pain.001 document: [Profile.encodeFile] (the
 // byte writer) or, in tests, the etree reference it must match byte for
 // byte.
-type fileEncoder func(msgID string, t time.Time, init Party, blocks []pmtBlock) (Pain001File, error)
+// sums holds each block's sum of amounts, as encodePain001 computed them
+// for its checks.
+type fileEncoder func(msgID string, t time.Time, init Party, blocks []pmtBlock, sums []string) (Pain001File, error)
 
 func (p *Profile) encodePain001(req Pain001Request, encodeFile fileEncoder) (*Pain001Result, error) {
 	if len(req.Payments) == 0 {
@@ -119,14 +121,17 @@ func (p *Profile) encodePain001(req Pain001Request, encodeFile fileEncoder) (*Pa
 	v.ident("msg_id", msgID, max)
 	// CtrlSum is a DecimalNumber of at most 18 digits, per file and per
 	// PmtInf: a batch worth more must be split by the caller.
+	sums := make([][]string, len(files))
 	for n, blocks := range files {
 		var fileSum amountSum
-		for _, b := range blocks {
+		sums[n] = make([]string, len(blocks))
+		for i, b := range blocks {
 			var s amountSum
 			for _, x := range b {
 				s.add(x.Amount)
 			}
 			sum := s.String()
+			sums[n][i] = sum
 			if digits(sum) > 18 {
 				v.fail("amount", "PmtInf of %s sums to %s: more than 18 digits", b[0].Debtor.IBAN, sum)
 			}
@@ -145,7 +150,7 @@ func (p *Profile) encodePain001(req Pain001Request, encodeFile fileEncoder) (*Pa
 		if len(files) > 1 {
 			id = msgID + "-" + strconv.Itoa(n+1)
 		}
-		f, err := encodeFile(id, t, init, blocks)
+		f, err := encodeFile(id, t, init, blocks, sums[n])
 		if err != nil {
 			return nil, err
 		}
@@ -363,7 +368,7 @@ var (
 	txAmtEnd = tInstdAmt.close + tAmt.indClose[txDepth+1]
 )
 
-func (p *Profile) encodeFile(msgID string, t time.Time, init Party, blocks []pmtBlock) (Pain001File, error) {
+func (p *Profile) encodeFile(msgID string, t time.Time, init Party, blocks []pmtBlock, sums []string) (Pain001File, error) {
 	v09 := p.Messages.Pain001 == Pain001V09
 	f := Pain001File{MsgID: msgID}
 	n := 0
@@ -372,15 +377,11 @@ func (p *Profile) encodeFile(msgID string, t time.Time, init Party, blocks []pmt
 	}
 	f.PaymentIDs = make([]string, 0, n)
 	f.PmtInfs = make([]PmtInfRef, len(blocks))
-	sums := make([]string, len(blocks))
 	var total amountSum
 	for i, b := range blocks {
-		var s amountSum
 		for _, x := range b {
-			s.add(x.Amount)
 			f.PaymentIDs = append(f.PaymentIDs, x.ID)
 		}
-		sums[i] = s.String()
 		total.add(sums[i])
 		f.PmtInfs[i] = PmtInfRef{ID: pmtInfID(msgID, i), Count: len(b)}
 	}

@@ -15,7 +15,9 @@ import (
 // it is the pain.001 encoder as it was before the byte writer, kept as the
 // document model of record.
 
-func (p *Profile) encodeFileDOM(msgID string, t time.Time, init Party, blocks []pmtBlock) (Pain001File, error) {
+// It sums the amounts itself (decimalSum), so the sums the byte writer is
+// given are checked too.
+func (p *Profile) encodeFileDOM(msgID string, t time.Time, init Party, blocks []pmtBlock, _ []string) (Pain001File, error) {
 	v09 := p.Messages.Pain001 == Pain001V09
 	f := Pain001File{MsgID: msgID}
 	var total decimalSum

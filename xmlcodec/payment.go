@@ -383,8 +383,8 @@ func (p *Profile) ValidatePayments(payments []Payment) (out []Payment, changes [
 			v.fail("id", "duplicate of payment %d: an EndToEndId is paid once", j)
 		}
 		seen[in.ID] = i
-		o := &out[i] // filled in place: a Payment is large
-		*o = Payment{ID: in.ID, Currency: in.Currency, ExecutionDate: in.ExecutionDate}
+		o := &out[i] // filled in place, field by field: a Payment is large, and out is zeroed already
+		o.ID, o.Currency, o.ExecutionDate = in.ID, in.Currency, in.ExecutionDate
 		if !isUpperCode(in.Currency, 3) {
 			v.fail("currency", "not an ISO 4217 code")
 		} else if len(p.Currencies) > 0 && !contains(p.Currencies, in.Currency) {

@@ -71,7 +71,9 @@ func (p *Profile) encodeFileDOM(msgID string, t time.Time, init Party, blocks []
 			p.addTx(pi, x, v09)
 		}
 	}
-	doc.Indent(2)
+	if p.Indent {
+		doc.Indent(2)
+	}
 	var buf bytes.Buffer
 	if _, err := doc.WriteTo(&buf); err != nil {
 		return f, fmt.Errorf("writing pain.001: %w", err)

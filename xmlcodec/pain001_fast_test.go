@@ -241,6 +241,10 @@ func TestPain001FastMatchesDOM(t *testing.T) {
 		{"split", func(p *Profile) { p.Limits.MaxTxPerFile, p.Limits.MaxTxPerPmtInf = 17, 5 }},
 		{"sepa transliterated", func(p *Profile) { p.Charset.Allowed, p.Charset.OnInvalid = CharsetSEPA, CharsetTransliterate }},
 		{"nothing required", func(p *Profile) { p.Required = nil; p.Currencies = nil }},
+		{"indented", func(p *Profile) { p.Indent = true }},
+		{"indented, lines, split", func(p *Profile) {
+			p.Indent, p.AddressMode, p.Limits.MaxTxPerFile, p.Limits.MaxTxPerPmtInf = true, "lines", 17, 5
+		}},
 	}
 	r := rand.New(rand.NewPCG(8, 20022))
 	for _, profile := range []string{"ekase", "iso2019"} {
@@ -396,37 +400,41 @@ func TestAmountSum(t *testing.T) {
 }
 
 // TestXMLWriterDeep compares deep nesting (past the indent constant) and
-// empty elements with etree's indentation.
+// empty elements with etree's output, indented and flat.
 func TestXMLWriterDeep(t *testing.T) {
-	doc := etree.NewDocument()
-	doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)
-	e := doc.CreateElement("L0")
-	w := xmlWriter{}
-	w.header()
-	w.start(newTag("L0"))
-	for i := 1; i < 45; i++ {
-		name := fmt.Sprintf("L%d", i)
-		e = e.CreateElement(name)
-		w.start(newTag(name))
-		if i%7 == 0 {
-			e.CreateElement("Empty")
-			w.start(newTag("Empty"))
-			w.end(newTag("Empty"))
-			addText(e, "Leaf", "x<y")
-			w.leaf(newTag("Leaf"), "x<y")
+	for _, flat := range []bool{false, true} {
+		doc := etree.NewDocument()
+		doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)
+		e := doc.CreateElement("L0")
+		w := xmlWriter{flat: flat}
+		w.header()
+		w.start(newTag("L0"))
+		for i := 1; i < 45; i++ {
+			name := fmt.Sprintf("L%d", i)
+			e = e.CreateElement(name)
+			w.start(newTag(name))
+			if i%7 == 0 {
+				e.CreateElement("Empty")
+				w.start(newTag("Empty"))
+				w.end(newTag("Empty"))
+				addText(e, "Leaf", "x<y")
+				w.leaf(newTag("Leaf"), "x<y")
+			}
 		}
-	}
-	for i := 44; i >= 0; i-- {
-		w.end(newTag(fmt.Sprintf("L%d", i)))
-	}
-	w.finish()
-	doc.Indent(2)
-	want, err := doc.WriteToString()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(w.b) != want {
-		t.Errorf("writer:\n%s\netree:\n%s", w.b, want)
+		for i := 44; i >= 0; i-- {
+			w.end(newTag(fmt.Sprintf("L%d", i)))
+		}
+		w.finish()
+		if !flat {
+			doc.Indent(2)
+		}
+		want, err := doc.WriteToString()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(w.b) != want {
+			t.Errorf("flat %v:\nwriter:\n%s\netree:\n%s", flat, w.b, want)
+		}
 	}
 }
 
@@ -485,32 +493,39 @@ func TestNormalAmount(t *testing.T) {
 }
 
 // TestXMLChain compares element chains, written in one piece, with etree
-// at every depth (past the precomputed ones too), with text that needs
-// escaping and with empty text.
+// at every depth (past the precomputed ones too), indented and flat, with
+// text that needs escaping and with empty text.
 func TestXMLChain(t *testing.T) {
 	c := newChain(newTag("A"), newTag("B"), newTag("C"))
-	for depth := range tagDepths + 3 {
-		for _, text := range []string{"x & <y>", ""} {
-			doc := etree.NewDocument()
-			e := doc.CreateElement("L0")
-			w := xmlWriter{}
-			w.start(newTag("L0"))
-			for i := 1; i <= depth; i++ {
-				e = e.CreateElement(fmt.Sprintf("L%d", i))
-				w.start(newTag(fmt.Sprintf("L%d", i)))
-			}
-			addText(e.CreateElement("A").CreateElement("B"), "C", text)
-			w.chain(c, text, false)
-			for i := depth; i >= 0; i-- {
-				w.end(newTag(fmt.Sprintf("L%d", i)))
-			}
-			doc.Indent(2)
-			want, err := doc.WriteToString()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := strings.TrimPrefix(string(w.b), "\n"); got+"\n" != want {
-				t.Errorf("depth %d, text %q:\nwriter: %s\netree:  %s", depth, text, got, want)
+	for _, flat := range []bool{false, true} {
+		for depth := range tagDepths + 3 {
+			for _, text := range []string{"x & <y>", ""} {
+				doc := etree.NewDocument()
+				e := doc.CreateElement("L0")
+				w := xmlWriter{flat: flat}
+				w.start(newTag("L0"))
+				for i := 1; i <= depth; i++ {
+					e = e.CreateElement(fmt.Sprintf("L%d", i))
+					w.start(newTag(fmt.Sprintf("L%d", i)))
+				}
+				addText(e.CreateElement("A").CreateElement("B"), "C", text)
+				w.chain(c, text, false)
+				for i := depth; i >= 0; i-- {
+					w.end(newTag(fmt.Sprintf("L%d", i)))
+				}
+				w.finish()
+				if !flat {
+					doc.Indent(2)
+				}
+				want, err := doc.WriteToString()
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Indented, the root starts on a new line: etree writes
+				// no newline before the first element.
+				if got := strings.TrimPrefix(string(w.b), "\n"); got != want {
+					t.Errorf("flat %v, depth %d, text %q:\nwriter: %s\netree:  %s", flat, depth, text, got, want)
+				}
 			}
 		}
 	}

@@ -18,13 +18,23 @@ func mustProfile(t testing.TB, name string) *Profile {
 	return p
 }
 
+// TestEncodePain001Golden: the built-in profiles write flat files; a
+// profile with indent: true writes the same document indented.
 func TestEncodePain001Golden(t *testing.T) {
-	for _, tt := range []struct{ profile, xsd string }{
-		{"ekase", Pain001V03},
-		{"iso2019", Pain001V09},
+	indented, err := ParseProfile([]byte("base: ekase\nname: ekase-indented\nindent: true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		profile, xsd string
+		p            *Profile
+	}{
+		{"ekase", Pain001V03, mustProfile(t, "ekase")},
+		{"iso2019", Pain001V09, mustProfile(t, "iso2019")},
+		{"ekase_indented", Pain001V03, indented},
 	} {
 		t.Run(tt.profile, func(t *testing.T) {
-			p := mustProfile(t, tt.profile)
+			p := tt.p
 			req := Pain001Request{MsgID: "GOLDEN-1", Now: fixedClock, Payments: variedPayments(14)}
 			res, err := p.EncodePain001(req)
 			if err != nil {
@@ -38,6 +48,9 @@ func TestEncodePain001Golden(t *testing.T) {
 			again, err := p.EncodePain001(req)
 			if err != nil || !bytes.Equal(again.Files[0].Data, got) {
 				t.Errorf("second encoding differs: not deterministic (err %v)", err)
+			}
+			if lines := bytes.Count(got, []byte("\n")); p.Indent != (lines > 100) {
+				t.Errorf("indent %v: %d lines", p.Indent, lines)
 			}
 			validateXSD(t, got, tt.xsd) // last: skips locally without xmllint
 		})

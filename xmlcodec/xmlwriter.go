@@ -4,11 +4,12 @@ import (
 	"unicode/utf8"
 )
 
-// An xmlWriter appends an indented XML document to a byte slice. It writes
-// exactly what etree writes for a tree built with CreateElement, CreateAttr
-// and SetText and then indented with Document.Indent(2) (the output of the
-// DOM path is the reference: TestPain001FastMatchesDOM compares them), so
-// the hot encoders need no tree and no reflection.
+// An xmlWriter appends an XML document to a byte slice. It writes exactly
+// what etree writes for a tree built with CreateElement, CreateAttr and
+// SetText, written as built (flat: no whitespace between elements) or
+// indented with Document.Indent(2) first (the output of the DOM path is
+// the reference: TestPain001FastMatchesDOM compares them), so the hot
+// encoders need no tree and no reflection.
 //
 // Elements are opened with start, given attributes with attr while their
 // start tag is still open, filled with leaf or nested starts, and closed
@@ -18,6 +19,21 @@ type xmlWriter struct {
 	b       []byte
 	depth   int  // nesting of the element being filled
 	pending bool // the innermost start tag still lacks its '>'
+	flat    bool // no line breaks or indentation
+}
+
+// slot is where the current depth's tag strings are in an xmlTag's ind and
+// indClose (and an xmlChain's head and tail): flatSlot for a flat
+// document, the depth for an indented one, -1 for an indented one deeper
+// than tagDepths (written in pieces).
+func (w *xmlWriter) slot() int {
+	switch {
+	case w.flat:
+		return flatSlot
+	case w.depth < tagDepths:
+		return w.depth
+	}
+	return -1
 }
 
 // nlIndent is a newline and enough spaces for any pain.001 depth (≤ 12
@@ -54,11 +70,16 @@ type xmlTag struct {
 	open  string // "<Name>"
 	close string // "</Name>"
 	// ind[d] is "\n" + 2d spaces + "<Name>"; indClose[d] the same with
-	// "</Name>"
-	ind, indClose [tagDepths]string
+	// "</Name>"; at flatSlot, the tags alone
+	ind, indClose [tagDepths + 1]string
 }
 
-const tagDepths = 12
+// tagDepths is how many indented depths tags are written out for; flatSlot
+// is the slot after them, for flat documents.
+const (
+	tagDepths = 12
+	flatSlot  = tagDepths
+)
 
 func newTag(name string) *xmlTag {
 	t := &xmlTag{open: "<" + name + ">", close: "</" + name + ">"}
@@ -66,14 +87,15 @@ func newTag(name string) *xmlTag {
 		t.ind[d] = nlIndent[:1+2*d] + t.open
 		t.indClose[d] = nlIndent[:1+2*d] + t.close
 	}
+	t.ind[flatSlot], t.indClose[flatSlot] = t.open, t.close
 	return t
 }
 
-// start opens <tag on its own indented line.
+// start opens <tag (on its own indented line in an indented document).
 func (w *xmlWriter) start(t *xmlTag) {
 	w.closeStart()
-	if w.depth < tagDepths {
-		s := t.ind[w.depth]
+	if i := w.slot(); i >= 0 {
+		s := t.ind[i]
 		w.b = append(w.b, s[:len(s)-1]...)
 	} else {
 		w.newline(w.depth)
@@ -100,8 +122,8 @@ func (w *xmlWriter) end(t *xmlTag) {
 		w.pending = false
 		return
 	}
-	if w.depth < tagDepths {
-		w.b = append(w.b, t.indClose[w.depth]...)
+	if i := w.slot(); i >= 0 {
+		w.b = append(w.b, t.indClose[i]...)
 		return
 	}
 	w.newline(w.depth)
@@ -128,11 +150,12 @@ func (w *xmlWriter) leaf(t *xmlTag, s string) {
 	w.b = append(w.b, t.close...)
 }
 
-// leafOpen starts a leaf element on its own line: <tag>.
+// leafOpen starts a leaf element (on its own line in an indented
+// document): <tag>.
 func (w *xmlWriter) leafOpen(t *xmlTag) {
 	w.closeStart()
-	if w.depth < tagDepths {
-		w.b = append(w.b, t.ind[w.depth]...)
+	if i := w.slot(); i >= 0 {
+		w.b = append(w.b, t.ind[i]...)
 	} else {
 		w.newline(w.depth)
 		w.b = append(w.b, t.open...)
@@ -153,10 +176,11 @@ func (w *xmlWriter) leafASCII(t *xmlTag, s string) {
 
 // An xmlChain is nested elements with one text at the bottom,
 // <A><B><C>text</C></B></A>, written out once per depth: writing one is
-// three appends instead of a dozen.
+// three appends instead of a dozen. head and tail are indexed like an
+// xmlTag's ind.
 type xmlChain struct {
 	n          int // elements in the chain
-	head, tail [tagDepths]string
+	head, tail [tagDepths + 1]string
 	tags       []*xmlTag
 }
 
@@ -172,6 +196,10 @@ func newChain(tags ...*xmlTag) *xmlChain {
 			c.tail[d] += tags[i].indClose[d+i]
 		}
 	}
+	for i, t := range tags {
+		c.head[flatSlot] += t.open
+		c.tail[flatSlot] += tags[len(tags)-1-i].close
+	}
 	return c
 }
 
@@ -179,8 +207,8 @@ func newChain(tags ...*xmlTag) *xmlChain {
 // empty s writes what etree writes for an empty innermost text: the
 // enclosing elements, empty.
 func (w *xmlWriter) chain(c *xmlChain, s string, ascii bool) {
-	d := w.depth
-	if s == "" || d+c.n > tagDepths {
+	d := w.slot()
+	if s == "" || !w.flat && w.depth+c.n > tagDepths {
 		for _, t := range c.tags[:c.n-1] {
 			w.start(t)
 		}
@@ -204,8 +232,13 @@ func (w *xmlWriter) chain(c *xmlChain, s string, ascii bool) {
 	w.b = append(w.b, c.tail[d]...)
 }
 
-// finish ends the document like etree does: a newline after the root.
-func (w *xmlWriter) finish() { w.b = append(w.b, '\n') }
+// finish ends the document like etree does: an indented one with a newline
+// after the root, a flat one right after it.
+func (w *xmlWriter) finish() {
+	if !w.flat {
+		w.b = append(w.b, '\n')
+	}
+}
 
 // appendEscaped appends s escaped as etree's escapeString does in its
 // normal mode (text and attribute values alike): & < > ' " become entity

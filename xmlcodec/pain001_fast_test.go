@@ -399,6 +399,21 @@ func TestAmountSum(t *testing.T) {
 	}
 }
 
+// finishBoth finishes w and returns what etree writes for doc in w's
+// layout.
+func finishBoth(t *testing.T, w *xmlWriter, doc *etree.Document) string {
+	t.Helper()
+	w.finish()
+	if !w.flat {
+		doc.Indent(2)
+	}
+	want, err := doc.WriteToString()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return want
+}
+
 // TestXMLWriterDeep compares deep nesting (past the indent constant) and
 // empty elements with etree's output, indented and flat.
 func TestXMLWriterDeep(t *testing.T) {
@@ -424,15 +439,7 @@ func TestXMLWriterDeep(t *testing.T) {
 		for i := 44; i >= 0; i-- {
 			w.end(newTag(fmt.Sprintf("L%d", i)))
 		}
-		w.finish()
-		if !flat {
-			doc.Indent(2)
-		}
-		want, err := doc.WriteToString()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if string(w.b) != want {
+		if want := finishBoth(t, &w, doc); string(w.b) != want {
 			t.Errorf("flat %v:\nwriter:\n%s\netree:\n%s", flat, w.b, want)
 		}
 	}
@@ -513,14 +520,7 @@ func TestXMLChain(t *testing.T) {
 				for i := depth; i >= 0; i-- {
 					w.end(newTag(fmt.Sprintf("L%d", i)))
 				}
-				w.finish()
-				if !flat {
-					doc.Indent(2)
-				}
-				want, err := doc.WriteToString()
-				if err != nil {
-					t.Fatal(err)
-				}
+				want := finishBoth(t, &w, doc)
 				// Indented, the root starts on a new line: etree writes
 				// no newline before the first element.
 				if got := strings.TrimPrefix(string(w.b), "\n"); got != want {

@@ -351,12 +351,6 @@ var (
 	tUstrd            = newTag("Ustrd")
 )
 
-// encodeFile writes one pain.001 document with the byte writer
-// (xmlwriter.go) into a pooled buffer and copies the result out: no tree,
-// no reflection, one allocation for the document. Its output is byte for
-// byte the etree encoder's (pain001_dom_test.go). It expects validated
-// payments: IBANs, BICs, amounts, currencies, dates and codes are written
-// without escaping because validation allows nothing in them to escape.
 // The head of a CdtTrfTxInf (Document/CstmrCdtTrfInitn/PmtInf/CdtTrfTxInf,
 // depth 3) written out once: up to the EndToEndId text, from there to the
 // InstdAmt currency, and after the amount.
@@ -376,6 +370,13 @@ var txHeads = [2]struct{ head, amt, amtEnd string }{
 	},
 }
 
+// encodeFile writes one pain.001 document with the byte writer
+// (xmlwriter.go), flat or indented as the profile says: no tree, no
+// reflection, one allocation for the document unless it outgrows its
+// estimate. Its output is byte for byte the etree encoder's
+// (pain001_dom_test.go). It expects validated payments: IBANs, BICs,
+// amounts, currencies, dates and codes are written without escaping
+// because validation allows nothing in them to escape.
 func (p *Profile) encodeFile(msgID string, t time.Time, init Party, blocks []pmtBlock, sums []string) (Pain001File, error) {
 	v09 := p.Messages.Pain001 == Pain001V09
 	f := Pain001File{MsgID: msgID}

@@ -24,15 +24,17 @@ func init() {
 	register(command{Name: "xml", Summary: "ISO 20022: encode pain.001/camt.060, decode camt.05x/pain.002 as JSON lines, validate", Run: runXML})
 }
 
-const xmlUsage = `usage: isogate xml encode   --profile P [--out-dir DIR] [--msg-id ID] [--now TIME] [FILE|-]
+const xmlUsage = `usage: isogate xml encode   --profile P [--out-dir DIR] [--msg-id ID] [--now TIME] [--indent] [FILE|-]
        isogate xml decode   [--jsonl] [--reports] FILE...
        isogate xml validate [--profile P] [--xsd DIR] FILE...
        isogate xml request  --profile P --msg-id ID --account ACCT --from DATE [--to DATE] [--type camt.053]
 
 encode    reads payment intents (JSON lines) and writes pain.001 to stdout, or
           one file per MsgId into --out-dir (required when the profile's
-          transaction limit splits the batch). Every problem is listed on
-          stderr as "ID: FIELD: reason"; nothing is written then.
+          transaction limit splits the batch), with no whitespace between
+          elements unless the profile or --indent asks for an element a
+          line. Every problem is listed on stderr as "ID: FIELD: reason";
+          nothing is written then.
 decode    reads camt.052/053/054 and pain.002 files; with --jsonl writes one
           JSON object per balance, entry or status on stdout (the stmt.entry
           contract), otherwise a summary per file.
@@ -98,6 +100,7 @@ func runXMLEncode(_ context.Context, env *cliEnv, args []string) int {
 	msgID := fs.String("msg-id", "", "pain.001 MsgId (default: derived from the clock and the intent ids)")
 	initiator := fs.String("initiator", "", "initiating party name (default: the first debtor's name)")
 	nowFlag := fs.String("now", "", "clock for CreDtTm and default execution date, RFC 3339 (default: now)")
+	indent := fs.Bool("indent", false, "write each element on its own line, indented (the profile's indent: true)")
 	files, err := parseFlags(fs, args)
 	if err != nil {
 		return flagExit(err)
@@ -110,6 +113,11 @@ func runXMLEncode(_ context.Context, env *cliEnv, args []string) int {
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "isogate xml encode: %v\n", err)
 		return 2
+	}
+	if *indent && !prof.Indent {
+		indented := *prof // a copy: the loaded profile stays as it was
+		indented.Indent = true
+		prof = &indented
 	}
 	now := time.Now
 	if *nowFlag != "" {

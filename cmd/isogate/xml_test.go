@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -142,6 +143,21 @@ func TestXMLEncode1500(t *testing.T) {
 			_, again, _ := runXMLCLI(t, "", "encode", "--profile", tt.profile, "--now", "2026-11-21T09:30:00+02:00", in)
 			if again != out {
 				t.Error("second encode differs: output not deterministic")
+			}
+			// Flat by default; --indent writes the same document an
+			// element a line.
+			code, indented, errs := runXMLCLI(t, "", "encode", "--profile", tt.profile, "--now", "2026-11-21T09:30:00+02:00", "--indent", in)
+			if code != 0 {
+				t.Fatalf("xml encode --indent = %d\n%s", code, errs)
+			}
+			if n := strings.Count(out, "\n"); n > 1 {
+				t.Errorf("flat output has %d lines", n)
+			}
+			if n := strings.Count(indented, "\n"); n < 1500*10 {
+				t.Errorf("--indent output has %d lines", n)
+			}
+			if squeezed := regexp.MustCompile(`>\s+<`).ReplaceAllString(indented, "><"); strings.TrimSpace(squeezed) != strings.TrimSpace(out) {
+				t.Error("--indent wrote another document than the flat one, whitespace apart")
 			}
 		})
 	}

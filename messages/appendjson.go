@@ -32,7 +32,7 @@ func marshalFast(e Event) (b []byte, ok bool) {
 // appendJSON appends e as Marshal writes it (fields in declaration order,
 // omitempty honoured, type and version filled in), or reports false.
 func (e *PaymentStatus) appendJSON(b []byte) ([]byte, bool) {
-	if e.Type != "" && e.Type != TypePaymentStatus || e.Version != 0 && e.Version != Version1 || !jsonTimeOK(e.ReceivedAt) {
+	if e.Type != "" && e.Type != TypePaymentStatus || e.Version != 0 && e.Version != Version1 {
 		return nil, false
 	}
 	b = append(b, `{"type":"`+TypePaymentStatus+`","version":`...)
@@ -68,7 +68,10 @@ func (e *PaymentStatus) appendJSON(b []byte) ([]byte, bool) {
 		b = append(b, ']')
 	}
 	b = append(b, `,"received_at":`...)
-	b, _ = AppendJSONTime(b, e.ReceivedAt) // checked above
+	b, ok := AppendJSONTime(b, e.ReceivedAt)
+	if !ok {
+		return nil, false
+	}
 	b = append(b, `,"archive_sha256":`...)
 	b = AppendJSONString(b, e.ArchiveSHA256)
 	return append(b, '}'), true
@@ -168,20 +171,15 @@ var jsonSafe = func() (t [utf8.RuneSelf]bool) {
 	return t
 }()
 
-// jsonTimeOK reports whether encoding/json writes t (time.Time's
-// MarshalJSON refuses a year outside 0-9999 and a zone offset of 24 hours
-// or more).
-func jsonTimeOK(t time.Time) bool {
-	_, off := t.Zone()
-	y := t.Year()
-	return y >= 0 && y <= 9999 && off > -24*3600 && off < 24*3600
-}
-
 // AppendJSONTime appends t as time.Time's MarshalJSON writes it (RFC 3339
 // with nanoseconds, quoted). It returns b unchanged and false for a time
-// MarshalJSON refuses.
+// MarshalJSON refuses: a year outside 0-9999, or a zone offset of 24 hours
+// or more.
 func AppendJSONTime(b []byte, t time.Time) ([]byte, bool) {
-	if !jsonTimeOK(t) {
+	if y := t.Year(); y < 0 || y > 9999 {
+		return b, false
+	}
+	if _, off := t.Zone(); off <= -24*3600 || off >= 24*3600 {
 		return b, false
 	}
 	b = append(b, '"')

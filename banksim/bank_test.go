@@ -29,6 +29,19 @@ func plainBank(t *testing.T, cfg Config) (*Bank, *clock, *http.Client, string) {
 	return b, clk, ts.Client(), ts.URL
 }
 
+// coreBank is a bank on day0's clock for tests and benchmarks that call
+// its core (upload, Ledger) directly, without HTTP. It is closed when tb
+// ends.
+func coreBank(tb testing.TB) *Bank {
+	tb.Helper()
+	b, err := NewBank(Config{Now: newClock(day0).Now})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(b.Close)
+	return b
+}
+
 func TestFileRejections(t *testing.T) {
 	good := func() []byte {
 		return encode(t, "ekase", "FR-1", day0, pay("FR-E1", acct1, cred("HABA0012345678910"), "10.00"),

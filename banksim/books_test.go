@@ -271,12 +271,7 @@ func TestReadBlocksRefusesDamage(t *testing.T) {
 // booked once; a file re-sent under a new MsgId, its details on disk by
 // then, books only its new ids.
 func TestDuplicatesInAndAcrossFiles(t *testing.T) {
-	clk := newClock(day0)
-	b, err := NewBank(Config{Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := coreBank(t)
 	a := []xmlcodec.Payment{pay("E2E-A", acct1, cred("HABA0000000000011"), "1.00"),
 		pay("E2E-B", acct1, cred("HABA0000000000012"), "2.00"), pay("E2E-Z", acct1, cred("HABA0000000000013"), "3.00")}
 	// Our encoder refuses a repeated id; a bank must not rely on that.

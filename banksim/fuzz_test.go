@@ -109,12 +109,7 @@ func FuzzUpload(f *testing.F) {
 		if len(data) > 1<<20 {
 			t.Skip()
 		}
-		clk := newClock(day0)
-		b, err := NewBank(Config{Now: clk.Now})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer b.Close()
+		b := coreBank(t)
 		res := b.upload(data, nil)
 		switch res.code {
 		case 202:

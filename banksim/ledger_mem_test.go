@@ -15,12 +15,7 @@ import (
 // bench run.
 func BenchmarkLedgerHeap(b *testing.B) {
 	const perFile = 1000
-	clk := newClock(day0)
-	bank, err := NewBank(Config{Now: clk.Now})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer bank.Close()
+	bank := coreBank(b)
 	heap := func() uint64 {
 		runtime.GC()
 		var m runtime.MemStats
@@ -54,12 +49,7 @@ func BenchmarkLedgerHeap(b *testing.B) {
 // details on disk.
 func BenchmarkResentFile(b *testing.B) {
 	const n = 5000
-	clk := newClock(day0)
-	bank, err := NewBank(Config{Now: clk.Now})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer bank.Close()
+	bank := coreBank(b)
 	pays := make([]xmlcodec.Payment, n)
 	for j := range pays {
 		pays[j] = pay(fmt.Sprintf("E2E-%05d", j), acct1, cred(fmt.Sprintf("HABA%012d1", j)), "1.00")

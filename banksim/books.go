@@ -161,11 +161,19 @@ func appendBlocks(buf []byte, bs []*block) []byte {
 // readBlocks decodes what appendBlocks wrote.
 func readBlocks(s string) ([]*block, error) {
 	r := recordReader{s: s}
-	out := make([]*block, 0, r.count())
-	for n := len(out); !r.bad && n < cap(out); n++ {
+	nb := r.count()
+	out := make([]*block, 0, nb)
+	for range nb {
+		if r.bad {
+			break
+		}
 		bl := &block{id: r.str(), nbOfTxs: r.str(), ctrlSum: r.str()}
-		bl.txs = make([]tx, 0, r.count())
-		for m := 0; !r.bad && m < cap(bl.txs); m++ {
+		nt := r.count()
+		bl.txs = make([]tx, 0, nt)
+		for range nt {
+			if r.bad {
+				break
+			}
 			t := tx{e2e: r.str(), amount: r.str(), ccy: r.str()}
 			seq := r.num()
 			if seq > 1<<32-1 {

@@ -660,3 +660,54 @@ func TestAllRunes(t *testing.T) {
 		}
 	}
 }
+
+// TestFileSizer checks the buffer estimate: the first file of a layout is
+// sized on the default bytes a transaction, later ones on the last file of
+// at least learnMinTx transactions, 1/16 more; a file that outgrows its
+// estimate (longer payments after short ones) still matches the etree
+// reference.
+func TestFileSizer(t *testing.T) {
+	s := fileSizer{firstTry: 640}
+	if got, want := s.capacity(1000), 4096+1000*640+1000*640/16; got != want {
+		t.Fatalf("capacity before learning %d, want %d", got, want)
+	}
+	s.learn(437_001, 1000)
+	if got, want := s.capacity(1000), 4096+1000*438+1000*438/16; got != want {
+		t.Fatalf("capacity after a 437,001-byte file of 1,000 transactions: %d, want %d", got, want)
+	}
+	s.learn(100_000, learnMinTx-1)
+	if got := s.perTx.Load(); got != 438 {
+		t.Fatalf("a file of %d transactions changed the estimate to %d", learnMinTx-1, got)
+	}
+
+	saved := [2]int64{fileSizers[0].perTx.Load(), fileSizers[1].perTx.Load()}
+	t.Cleanup(func() { fileSizers[0].perTx.Store(saved[0]); fileSizers[1].perTx.Store(saved[1]) })
+	for _, indent := range []bool{false, true} {
+		p := mustProfile(t, "ekase")
+		p.Indent = indent
+		req := Pain001Request{MsgID: "SIZED", Now: fixedClock, Payments: variedPayments(2000)}
+		encodeBoth(t, p, req)
+		res := encodeBoth(t, p, req)
+		data := res.Files[0].Data
+		// The estimate rounds a transaction's bytes up, and the runtime
+		// rounds a large allocation up to its 8 KiB pages.
+		if limit := 4096 + len(data) + len(data)/16 + 2*2000 + 8192; cap(data) > limit || cap(data) < len(data) {
+			t.Errorf("indent %v: a file of %d bytes written into %d bytes of capacity, want %d to %d (sized on the file before)",
+				indent, len(data), cap(data), len(data), limit)
+		}
+		long := variedPayments(500)
+		for i := range long {
+			long[i].Remittance = strings.Repeat("Garš maksājuma mērķis ", 6)
+			long[i].Creditor.Address = &Address{Street: "Krišjāņa Valdemāra iela", Building: "123", Postcode: "LV-1010", Town: "Rīga", Country: "LV"}
+		}
+		sizer := &fileSizers[0]
+		if indent {
+			sizer = &fileSizers[1]
+		}
+		estimate := sizer.capacity(len(long))
+		res = encodeBoth(t, p, Pain001Request{MsgID: "LONGER", Now: fixedClock, Payments: long})
+		if data := res.Files[0].Data; len(data) <= estimate {
+			t.Errorf("indent %v: the longer payments took %d bytes, no more than the estimate %d: the test does not grow the buffer", indent, len(data), estimate)
+		}
+	}
+}

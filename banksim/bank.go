@@ -37,8 +37,10 @@ type Config struct {
 	// [DefaultAccounts].
 	Accounts []Account
 	// VerifySignature requires an enveloped XML signature on each pain.001,
-	// made with the TLS client's certificate (over HTTPS) or with a
-	// certificate issued by ClientCAs (host-to-host folders).
+	// made with the TLS client's certificate or another valid one of the
+	// same client issued by ClientCAs (over HTTPS: a re-send signed before
+	// a renewal), or with a certificate issued by ClientCAs (host-to-host
+	// folders).
 	VerifySignature bool
 	// ClientCAs are the issuers whose certificates may sign pain.001 files
 	// dropped in folders ([Bank.ProcessFolders]) when VerifySignature is

@@ -18,8 +18,10 @@
 // a CtrlSum that does not add up exactly (AM10), or holds an IBAN whose
 // check digits are wrong (AC01 for a creditor, AC02 for a debtor). A
 // missing or bad signature when [Config.VerifySignature] is set is DS0A
-// (missing), DS0B (does not verify) or DS0E (not the TLS client's
-// certificate); such a file is not recorded. A MsgId the bank already has
+// (missing), DS0B (does not verify) or DS0E (neither the TLS client's
+// certificate nor another valid one of the same client issued by
+// ClientCAs, as a re-send signed before a renewal carries); such a file is
+// not recorded. A MsgId the bank already has
 // is HTTP 409 with GrpSts RJCT and reason DUPL; nothing is booked, and
 // the status of the original file is still served. A body sent with a
 // Content-Type other than application/xml or text/xml is refused with 415.

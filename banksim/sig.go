@@ -16,8 +16,9 @@ import (
 // (the whole document, so nothing outside the signature is processed),
 // verified with goxmldsig (RSA-SHA256 or ECDSA-SHA256, exclusive C14N).
 // Over HTTPS the signing certificate (KeyInfo, or the peer's when KeyInfo
-// has none) must be the TLS client's certificate; from folders it must
-// chain to Config.ClientCAs. Certificates are checked at the real time,
+// has none) must be the TLS client's certificate, or another one of that
+// client (the same subject: its certificate before a renewal) that chains
+// to Config.ClientCAs; from folders it must chain to Config.ClientCAs. Certificates are checked at the real time,
 // not the bank's clock. It returns nil when the signature holds.
 func (b *Bank) checkSignature(data []byte, peer *x509.Certificate) *reason {
 	doc := etree.NewDocument()
@@ -76,23 +77,38 @@ func (b *Bank) checkSignature(data []byte, peer *x509.Certificate) *reason {
 	switch {
 	case peer != nil && signer == nil:
 		signer = peer
-	case peer != nil && !bytes.Equal(signer.Raw, peer.Raw):
+	case peer != nil && !bytes.Equal(signer.Raw, peer.Raw) && !bytes.Equal(signer.RawSubject, peer.RawSubject):
 		return &reason{"DS0E", "signed with " + signer.Subject.String() + ", not with the TLS client certificate " + peer.Subject.String()}
+	case peer != nil && !bytes.Equal(signer.Raw, peer.Raw):
+		// Another certificate of the same client: the one it had before
+		// a renewal, on a re-send (byte-identical, signature included).
+		// Taken while it is valid and issued by a trusted CA.
+		if why := b.trusted(signer, now); why != nil {
+			return why
+		}
 	case peer == nil && signer == nil:
 		return &reason{"DS0B", "no X509Certificate in KeyInfo"}
 	case peer == nil:
-		if b.cfg.ClientCAs == nil {
-			return &reason{"DS0E", "no trusted issuer configured for signatures"}
-		}
-		if _, err := signer.Verify(x509.VerifyOptions{Roots: b.cfg.ClientCAs, CurrentTime: now,
-			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
-			return &reason{"DS0E", "signer not trusted: " + err.Error()}
+		if why := b.trusted(signer, now); why != nil {
+			return why
 		}
 	}
 	vctx := dsig.NewDefaultValidationContext(&dsig.MemoryX509CertificateStore{Roots: []*x509.Certificate{signer}})
 	vctx.Clock = dsig.NewFakeClockAt(now)
 	if _, err := vctx.Validate(root); err != nil {
 		return &reason{"DS0B", "signature does not verify: " + err.Error()}
+	}
+	return nil
+}
+
+// trusted checks that signer chains to Config.ClientCAs and is valid at now.
+func (b *Bank) trusted(signer *x509.Certificate, now time.Time) *reason {
+	if b.cfg.ClientCAs == nil {
+		return &reason{"DS0E", "no trusted issuer configured for signatures"}
+	}
+	if _, err := signer.Verify(x509.VerifyOptions{Roots: b.cfg.ClientCAs, CurrentTime: now,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		return &reason{"DS0E", "signer not trusted: " + err.Error()}
 	}
 	return nil
 }

@@ -162,3 +162,74 @@ func TestFolders(t *testing.T) {
 		t.Errorf("ledger %+v", l)
 	}
 }
+
+// TestSignatureAfterRenewal checks whom the bank takes a signature from
+// over HTTPS once the client has renewed its certificate: a re-send is
+// byte-identical, so it carries the signature made with the certificate
+// before the renewal while the TLS connection shows the new one. The old
+// certificate of the same subject is taken while it is valid and issued
+// by a trusted CA; another client's, an expired one and a self-made one
+// with the same subject are DS0E.
+func TestSignatureAfterRenewal(t *testing.T) {
+	now := time.Now()
+	caKey, ca, _, err := newCert(now, nil, nil, func(c *x509.Certificate) {
+		c.Subject = pkix.Name{CommonName: "renewal test CA"}
+		c.IsCA, c.BasicConstraintsValid, c.KeyUsage = true, true, x509.KeyUsageCertSign
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := pkix.Name{CommonName: "isogate", Organization: []string{"Finanšu ministrija"}}
+	issue := func(subject pkix.Name, parent *x509.Certificate, edit func(*x509.Certificate)) (crypto.Signer, *x509.Certificate) {
+		key, cert, _, err := newCert(now, parent, caKey, func(c *x509.Certificate) {
+			c.Subject = subject
+			c.KeyUsage = x509.KeyUsageDigitalSignature
+			c.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+			if edit != nil {
+				edit(c)
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return key, cert
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	b, err := NewBank(Config{Now: newClock(day0).Now, VerifySignature: true, ClientCAs: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+
+	oldKey, oldCert := issue(client, ca, nil)
+	_, renewed := issue(client, ca, nil)
+	otherKey, otherCert := issue(pkix.Name{CommonName: "another client"}, ca, nil)
+	expiredKey, expiredCert := issue(client, ca, func(c *x509.Certificate) { c.NotAfter = now.Add(-time.Minute) })
+	selfKey, selfCert := issue(client, nil, nil)
+	file := encode(t, "ekase", "REN-1", day0, pay("REN-E1", acct1, cred("HABA0012345678910"), "1.00"))
+	cases := []struct {
+		name string
+		key  crypto.Signer
+		cert *x509.Certificate
+		want string // "" taken, else the reason code
+	}{
+		{"the certificate before the renewal", oldKey, oldCert, ""},
+		{"another client's certificate", otherKey, otherCert, "DS0E"},
+		{"the client's expired certificate", expiredKey, expiredCert, "DS0E"},
+		{"a self-made certificate with the client's name", selfKey, selfCert, "DS0E"},
+	}
+	for _, c := range cases {
+		got := b.checkSignature(sign(t, file, c.key, c.cert), renewed)
+		switch {
+		case c.want == "" && got != nil:
+			t.Errorf("%s: refused %s %s", c.name, got.code, got.info)
+		case c.want != "" && (got == nil || got.code != c.want):
+			t.Errorf("%s: got %+v, want %s", c.name, got, c.want)
+		}
+	}
+	// Signed with the certificate the connection shows: taken, as before.
+	if got := b.checkSignature(sign(t, file, oldKey, oldCert), oldCert); got != nil {
+		t.Errorf("signed with the TLS client's certificate: refused %s %s", got.code, got.info)
+	}
+}

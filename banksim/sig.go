@@ -18,8 +18,9 @@ import (
 // Over HTTPS the signing certificate (KeyInfo, or the peer's when KeyInfo
 // has none) must be the TLS client's certificate, or another one of that
 // client (the same subject: its certificate before a renewal) that chains
-// to Config.ClientCAs; from folders it must chain to Config.ClientCAs. Certificates are checked at the real time,
-// not the bank's clock. It returns nil when the signature holds.
+// to Config.ClientCAs; from folders it must chain to Config.ClientCAs.
+// Certificates are checked at the real time, not the bank's clock. It
+// returns nil when the signature holds.
 func (b *Bank) checkSignature(data []byte, peer *x509.Certificate) *reason {
 	doc := etree.NewDocument()
 	if err := doc.ReadFromBytes(data); err != nil || doc.Root() == nil {

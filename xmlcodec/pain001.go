@@ -402,10 +402,7 @@ func (p *Profile) encodeFile(msgID string, t time.Time, init Party, blocks []pmt
 	// the files written before it (fileSizer). A pooled buffer copied out
 	// cost a copy of every file, and the collector emptied the pool
 	// between large files anyway.
-	sizer := &fileSizers[0]
-	if p.Indent {
-		sizer = &fileSizers[1]
-	}
+	sizer := sizerFor(p.Indent)
 	w := xmlWriter{b: make([]byte, 0, sizer.capacity(n)), flat: !p.Indent}
 	w.header()
 	w.start(tDocument)
@@ -475,10 +472,18 @@ type fileSizer struct {
 	firstTry int
 }
 
-// fileSizers are the sizers of flat and of indented files, shared by all
-// profiles: the bytes a transaction takes depend on the payments more than
-// on the profile.
-var fileSizers = [2]fileSizer{{firstTry: 640}, {firstTry: 1024}}
+// fileSizers are the sizers of indented and of flat files (indexed like
+// txHeads), shared by all profiles: the bytes a transaction takes depend
+// on the payments more than on the profile.
+var fileSizers = [2]fileSizer{{firstTry: 1024}, {firstTry: 640}}
+
+// sizerFor returns the sizer of indented or of flat files.
+func sizerFor(indent bool) *fileSizer {
+	if indent {
+		return &fileSizers[0]
+	}
+	return &fileSizers[1]
+}
 
 const learnMinTx = 64
 

@@ -700,11 +700,7 @@ func TestFileSizer(t *testing.T) {
 			long[i].Remittance = strings.Repeat("Garš maksājuma mērķis ", 6)
 			long[i].Creditor.Address = &Address{Street: "Krišjāņa Valdemāra iela", Building: "123", Postcode: "LV-1010", Town: "Rīga", Country: "LV"}
 		}
-		sizer := &fileSizers[0]
-		if indent {
-			sizer = &fileSizers[1]
-		}
-		estimate := sizer.capacity(len(long))
+		estimate := sizerFor(indent).capacity(len(long))
 		res = encodeBoth(t, p, Pain001Request{MsgID: "LONGER", Now: fixedClock, Payments: long})
 		if data := res.Files[0].Data; len(data) <= estimate {
 			t.Errorf("indent %v: the longer payments took %d bytes, no more than the estimate %d: the test does not grow the buffer", indent, len(data), estimate)

@@ -75,11 +75,11 @@ type Config struct {
 	// MaxHold is the longest a batch keeps collecting, from its first
 	// intent, while the submitter is behind. When Wait is up and the
 	// submitter's consumer ([Downstream]) has pay.batch.encoded events it
-	// has not been delivered yet, a file closed now would only queue behind them: the
-	// batch stays open and is looked at again every Wait/4 (10 ms to
-	// 1 s), until that consumer has none waiting, the batch is full, the
-	// encoder has no room for another pull of intents (Concurrency), or
-	// MaxHold is up. Under a backlog the encoder so writes fewer, larger
+	// has not been delivered yet, a file closed now would only queue
+	// behind them: the batch stays open and is looked at again every
+	// Wait/4 (10 ms to 1 s), until that consumer has none waiting, the
+	// batch is full, the encoder has no room for another pull of intents
+	// (Concurrency), or MaxHold is up. Under a backlog the encoder so writes fewer, larger
 	// files, and a file costs the same few stored writes and fsyncs
 	// whatever its size. Without a backlog nothing changes. Default:
 	// 10×Wait. A value not above Wait turns holding off.

@@ -54,10 +54,10 @@ func (h *Handler) holdable(g *pending) (time.Duration, bool) {
 }
 
 // backlog reads whether the submitter's consumer ([Downstream]) has
-// messages it has not been delivered yet. Batches that ask within ttl of a reading share it, so a
-// backlog costs one JetStream API request per ttl, not one per batch. A
-// consumer that cannot be read counts as not behind: holding a batch makes
-// a larger file, it is never what a flush waits for.
+// messages it has not been delivered yet. Batches that ask within ttl of a
+// reading share it, so a backlog costs one JetStream API request per ttl,
+// not one per batch. A consumer that cannot be read counts as not behind:
+// holding a batch makes a larger file, it is never what a flush waits for.
 type backlog struct {
 	js  jetstream.JetStream
 	ttl time.Duration
